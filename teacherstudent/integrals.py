@@ -1,0 +1,219 @@
+r"""Gaussian expectations of the activation over jointly Gaussian local fields.
+
+For zero-mean Gaussian fields :math:`z` with covariance :math:`C` and
+:math:`g(z) = \mathrm{erf}(z/\sqrt2)`, :math:`g'(z) = \sqrt{2/\pi}\,e^{-z^2/2}`
+(Saad & Solla 1995; derivations and symbolic checks in ``theory/``):
+
+.. math::
+
+   I_2(a,b) &= E[g(z_a) g(z_b)] = \tfrac{2}{\pi}\arcsin\frac{C_{ab}}{\sqrt{(1+C_{aa})(1+C_{bb})}} \\
+   I_3(a,b,c) &= E[g'(z_a) z_b g(z_c)]
+      = \tfrac{2}{\pi}\frac{C_{bc}(1+C_{aa}) - C_{ab}C_{ac}}{(1+C_{aa})\sqrt{\Lambda_3}},\quad
+      \Lambda_3 = (1+C_{aa})(1+C_{cc}) - C_{ac}^2 \\
+   I_4(a,b,c,d) &= E[g'(z_a) g'(z_b) g(z_c) g(z_d)]
+      = \tfrac{4}{\pi^2}\Lambda_4^{-1/2}\arcsin\frac{\Lambda_0}{\sqrt{\Lambda_1\Lambda_2}} \\
+   J_2(a,b) &= E[g'(z_a) g'(z_b)] = \tfrac{2}{\pi}\big((1+C_{aa})(1+C_{bb}) - C_{ab}^2\big)^{-1/2}
+
+with :math:`\Lambda_4 = (1+C_{aa})(1+C_{bb}) - C_{ab}^2` and
+:math:`\Lambda_0(c,d) = \Lambda_4 C_{cd} - x_c^\top P x_d`, where
+:math:`x_c = (C_{ac}, C_{bc})` and :math:`P = \begin{pmatrix}1+C_{bb} & -C_{ab}\\ -C_{ab} & 1+C_{aa}\end{pmatrix}`;
+:math:`\Lambda_1 = \Lambda_0(c,c) + \Lambda_4`, :math:`\Lambda_2 = \Lambda_0(d,d) + \Lambda_4`.
+The bilinear form is the spec's expanded :math:`\Lambda_0` regrouped so that
+:math:`x_c` is computed once per ``(a, b, c)``.
+
+For the linear activation :math:`g(z) = z`: :math:`I_2 = C_{ab}`, :math:`I_3 = C_{bc}`,
+:math:`I_4 = C_{cd}`, :math:`J_2 = 1` (exact limits used in tests).
+
+The kernels are vectorised over whole index ranges of one covariance matrix, compute each
+distinct value once (``I_2`` and ``J_2`` symmetric, ``I_4`` symmetric in ``(a,b)`` and in
+``(c,d)``), write into caller-owned arrays (no allocation in the ODE hot loop) and return
+the number of arguments outside the domain (``|arcsin argument| > 1`` or a non-positive
+:math:`\Lambda`), which the solvers treat as divergence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["ERF", "LINEAR", "activation_code", "I2", "I3", "I4", "J2"]
+
+ERF = 0
+LINEAR = 1
+_TWO_PI = 2.0 / math.pi
+_FOUR_PI2 = 4.0 / math.pi**2
+_TOL = 1e-12  # rounding slack on |arcsin argument| <= 1
+
+
+def activation_code(name: str) -> int:
+    """Integer code of an activation name ('erf' or 'linear')."""
+    return {"erf": ERF, "linear": LINEAR}[name]
+
+
+@njit(cache=True, inline="always")
+def _asin(x: float) -> tuple[float, int]:
+    if x > 1.0:
+        return math.pi / 2, int(x > 1.0 + _TOL)
+    if x < -1.0:
+        return -math.pi / 2, int(x < -1.0 - _TOL)
+    return math.asin(x), 0
+
+
+@njit(cache=True)
+def i2_matrix(C, n, act, out):
+    """``out[a, b] = I2(a, b)`` for ``a, b < n``; returns the number of domain errors."""
+    bad = 0
+    if act == LINEAR:
+        for a in range(n):
+            for b in range(n):
+                out[a, b] = C[a, b]
+        return 0
+    for a in range(n):
+        da = 1.0 + C[a, a]
+        for b in range(a, n):
+            s, e = _asin(C[a, b] / math.sqrt(da * (1.0 + C[b, b])))
+            bad += e
+            out[a, b] = _TWO_PI * s
+            out[b, a] = out[a, b]
+    return bad
+
+
+@njit(cache=True)
+def i3_tensor(C, na, nb, nc, act, out):
+    """``out[a, b, c] = I3(a, b, c)`` for ``a < na, b < nb, c < nc``; returns domain errors."""
+    if act == LINEAR:
+        for a in range(na):
+            for b in range(nb):
+                for c in range(nc):
+                    out[a, b, c] = C[b, c]
+        return 0
+    bad = 0
+    for a in range(na):
+        da = 1.0 + C[a, a]
+        for c in range(nc):
+            lam3 = da * (1.0 + C[c, c]) - C[a, c] * C[a, c]
+            if lam3 <= 0.0:
+                bad += 1
+                lam3 = 1e-300
+            pre = _TWO_PI / (da * math.sqrt(lam3))
+            cac = C[a, c]
+            for b in range(nb):
+                out[a, b, c] = pre * (C[b, c] * da - C[a, b] * cac)
+    return bad
+
+
+@njit(cache=True)
+def i4_tensor(C, na, nc, act, out):
+    """``out[a, b, c, d] = I4(a, b, c, d)`` for ``a, b < na`` and ``c, d < nc``.
+
+    Each of the ``na(na+1)/2 · nc(nc+1)/2`` distinct values is computed once; the shared
+    sub-expressions (``Λ4`` per ``(a,b)``, ``x_c`` and ``Λ1`` per ``(a,b,c)``) are hoisted.
+    Returns the number of domain errors.
+    """
+    if act == LINEAR:
+        for a in range(na):
+            for b in range(na):
+                for c in range(nc):
+                    for d in range(nc):
+                        out[a, b, c, d] = C[c, d]
+        return 0
+    bad = 0
+    xa = np.empty(nc)
+    xb = np.empty(nc)
+    lam1 = np.empty(nc)
+    for a in range(na):
+        daa = 1.0 + C[a, a]
+        for b in range(a, na):
+            dbb = 1.0 + C[b, b]
+            cab = C[a, b]
+            lam4 = daa * dbb - cab * cab
+            if lam4 <= 0.0:
+                bad += 1
+                lam4 = 1e-300
+            pref = _FOUR_PI2 / math.sqrt(lam4)
+            for c in range(nc):
+                xa[c] = C[a, c]
+                xb[c] = C[b, c]
+                form = xa[c] * xa[c] * dbb - 2.0 * xa[c] * xb[c] * cab + xb[c] * xb[c] * daa
+                lam1[c] = lam4 * (1.0 + C[c, c]) - form
+                if lam1[c] <= 0.0:
+                    bad += 1
+                    lam1[c] = 1e-300
+            for c in range(nc):
+                # P x_c, reused for every d
+                pa = dbb * xa[c] - cab * xb[c]
+                pb = daa * xb[c] - cab * xa[c]
+                for d in range(c, nc):
+                    lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
+                    s, e = _asin(lam0 / math.sqrt(lam1[c] * lam1[d]))
+                    bad += e
+                    v = pref * s
+                    out[a, b, c, d] = v
+                    out[a, b, d, c] = v
+                    out[b, a, c, d] = v
+                    out[b, a, d, c] = v
+    return bad
+
+
+@njit(cache=True)
+def j2_matrix(C, na, act, out):
+    """``out[a, b] = J2(a, b) = E[g'(z_a) g'(z_b)]`` for ``a, b < na``."""
+    if act == LINEAR:
+        for a in range(na):
+            for b in range(na):
+                out[a, b] = 1.0
+        return 0
+    bad = 0
+    for a in range(na):
+        for b in range(a, na):
+            det = (1.0 + C[a, a]) * (1.0 + C[b, b]) - C[a, b] * C[a, b]
+            if det <= 0.0:
+                bad += 1
+                det = 1e-300
+            out[a, b] = _TWO_PI / math.sqrt(det)
+            out[b, a] = out[a, b]
+    return bad
+
+
+# --------------------------------------------------------------------------- Python API
+def _cov(C) -> np.ndarray:
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"C must be a square matrix, got shape {C.shape}")
+    return C
+
+
+def I2(C, activation: str = "erf") -> np.ndarray:
+    """Matrix ``I2[a, b]`` over all fields of the covariance ``C``."""
+    C = _cov(C)
+    out = np.empty(C.shape)
+    i2_matrix(C, C.shape[0], activation_code(activation), out)
+    return out
+
+
+def I3(C, activation: str = "erf") -> np.ndarray:
+    """Tensor ``I3[a, b, c]`` over all fields of ``C``."""
+    C = _cov(C)
+    n = C.shape[0]
+    out = np.empty((n, n, n))
+    i3_tensor(C, n, n, n, activation_code(activation), out)
+    return out
+
+
+def I4(C, activation: str = "erf") -> np.ndarray:
+    """Tensor ``I4[a, b, c, d]`` over all fields of ``C``."""
+    C = _cov(C)
+    n = C.shape[0]
+    out = np.empty((n, n, n, n))
+    i4_tensor(C, n, n, activation_code(activation), out)
+    return out
+
+
+def J2(C, activation: str = "erf") -> np.ndarray:
+    """Matrix ``J2[a, b]`` over all fields of ``C``."""
+    C = _cov(C)
+    out = np.empty(C.shape)
+    j2_matrix(C, C.shape[0], activation_code(activation), out)
+    return out

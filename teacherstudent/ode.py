@@ -1,0 +1,230 @@
+"""Integrating the order-parameter ODEs: vector field → solver → saved dataset.
+
+The three pieces are separate objects (as in diffrax): :class:`~teacherstudent.drift.VectorField`
+(the physics), :class:`Solver` (the numerical method and its tolerances) and :class:`SaveAt`
+(the α grid at which the state is stored exactly). :func:`solve` combines them into a
+:class:`Solution`; :func:`integrate` goes from a configuration to an :class:`xarray.Dataset`
+following the public contract (spec §3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .config import ConfigError, load_config
+from .dataset import provenance
+from .drift import VectorField
+from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
+
+__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "to_dataset"]
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Numerical method: ``euler``/``rk4`` use ``dt``; ``dopri5`` uses ``rtol``/``atol``."""
+
+    method: str = "dopri5"
+    dt: float = 0.01
+    rtol: float = 1e-8
+    atol: float = 1e-10
+    max_steps: int = 50_000_000
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Solver:
+        r = cfg["run"]
+        return cls(r["solver"], r["dt"], r["rtol"], r["atol"], r["max_steps"])
+
+
+@dataclass(frozen=True)
+class SaveAt:
+    """The α values at which the state is saved (exactly, the steps land on them)."""
+
+    alpha: np.ndarray
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> SaveAt:
+        r = cfg["run"]
+        if r["save_alpha"] is not None:
+            alpha = np.asarray(r["save_alpha"], dtype=float)
+            if alpha[-1] < r["alpha_max"]:
+                alpha = np.append(alpha, r["alpha_max"])
+            return cls(alpha)
+        n = r["n_save"]
+        if r["save_spacing"] == "linear":
+            return cls(np.linspace(0.0, r["alpha_max"], n))
+        grid = np.logspace(math.log10(r["alpha_min_save"]), math.log10(r["alpha_max"]), n - 1)
+        grid[-1] = r["alpha_max"]
+        return cls(np.concatenate([[0.0], grid]))
+
+
+@dataclass
+class Solution:
+    """What :func:`solve` returns (cf. ``scipy.integrate.solve_ivp``'s ``OdeResult``)."""
+
+    alpha: np.ndarray  # saved α (only those reached)
+    y: np.ndarray  # (len(alpha), size) saved states
+    status: int  # 0 success; < 0 divergence or stop (see solvers.STATUS_MESSAGES)
+    message: str
+    alpha_reached: float
+    y_last: np.ndarray  # state at alpha_reached
+    nfev: int
+    n_accepted: int
+    n_rejected: int
+    alpha_event: float  # first α with eg <= eg_threshold (NaN if none / not requested)
+    wall_time_s: float
+
+    @property
+    def success(self) -> bool:
+        return self.status == SUCCESS
+
+
+def solve(
+    vf: VectorField,
+    solver: Solver,
+    saveat: SaveAt,
+    y0: np.ndarray | None = None,
+    eg_threshold: float = 0.0,
+) -> Solution:
+    """Integrate ``vf`` from ``y0`` (default: the configuration's initial state)."""
+    if solver.method not in METHODS:
+        raise ConfigError(f"run.solver must be one of {', '.join(METHODS)}, got {solver.method!r}")
+    y0 = vf.y0 if y0 is None else np.ascontiguousarray(y0, dtype=np.float64)
+    _warm_up(vf, y0)
+    t_save = np.ascontiguousarray(saveat.alpha, dtype=np.float64)
+    ys = np.full((t_save.size, y0.size), np.nan)
+    y_last = np.empty_like(y0)
+    t0 = time.perf_counter()
+    status, n_saved, t_reached, nfev, n_acc, n_rej, t_event = integrate_kernel(
+        METHODS[solver.method],
+        y0,
+        *vf.args,
+        t_save,
+        float(solver.dt),
+        float(solver.rtol),
+        float(solver.atol),
+        int(solver.max_steps),
+        float(eg_threshold),
+        ys,
+        y_last,
+    )
+    wall = time.perf_counter() - t0
+    message = STATUS_MESSAGES[int(status)]
+    if status != SUCCESS:
+        message += f" at alpha = {t_reached:.6g}"
+    return Solution(
+        alpha=t_save[:n_saved].copy(),
+        y=ys[:n_saved],
+        status=int(status),
+        message=message,
+        alpha_reached=float(t_reached),
+        y_last=y_last,
+        nfev=int(nfev),
+        n_accepted=int(n_acc),
+        n_rejected=int(n_rej),
+        alpha_event=float(t_event),
+        wall_time_s=wall,
+    )
+
+
+_WARM = False
+
+
+def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
+    """Load (or compile) the jitted kernels once per process, outside the timed region."""
+    global _WARM
+    if _WARM:
+        return
+    tiny = np.array([0.0, 1e-12])
+    for method in METHODS.values():
+        integrate_kernel(
+            method, y0, *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0,
+            np.empty((2, y0.size)), np.empty_like(y0),
+        )
+    vf.errors_along(y0[None, :])
+    _WARM = True
+
+
+def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None) -> xr.Dataset:
+    """Named-dimension dataset of a solution (contract variables Q, R, w, eg + errors)."""
+    alpha, ys = sol.alpha, sol.y
+    if not sol.success and (alpha.size == 0 or alpha[-1] < sol.alpha_reached):
+        # keep the last state computed before the run stopped
+        alpha = np.append(alpha, sol.alpha_reached)
+        ys = np.vstack([ys, sol.y_last[None, :]])
+    Q, R, w = vf.unpack(ys)
+    err = vf.errors_along(ys)
+    p = vf.problem
+    ds = xr.Dataset(
+        {
+            "Q": (("alpha", "k", "l"), Q, {"long_name": "student overlaps Q_kl = J_k·J_l/N"}),
+            "R": (("alpha", "k", "n"), R, {"long_name": "teacher overlaps R_kn = J_k·B_n/N"}),
+            "w": (("alpha", "k"), w, {"long_name": "head initialisation w_k"}),
+            "eg": (("alpha",), err[:, 0], {"long_name": "meta-generalisation error after adaptation"}),
+            "eg_pre": (("alpha",), err[:, 1], {"long_name": "error at w before adaptation"}),
+            "eg_opt": (("alpha",), err[:, 2], {"long_name": "error with the optimal head per task"}),
+            "T": (("n", "m"), p.T, {"long_name": "teacher overlaps T_nm = B_n·B_m/N"}),
+            "u_mean": (("n",), p.u_mean),
+            "u_cov": (("n", "m"), p.u_cov),
+        },
+        coords={
+            "alpha": ("alpha", alpha, {"long_name": "tasks / N"}),
+            "k": np.arange(p.K),
+            "l": np.arange(p.K),
+            "n": np.arange(p.M),
+            "m": np.arange(p.M),
+        },
+    )
+    ds.attrs.update(provenance(cfg, "ode", sol.wall_time_s))
+    ds.attrs.update(
+        {
+            "ode_algorithm": {"maml": "anil", "fo-maml": "fo-anil"}.get(vf.algorithm, vf.algorithm),
+            "status": sol.status,
+            "message": sol.message,
+            "alpha_reached": sol.alpha_reached,
+            "nfev": sol.nfev,
+            "n_accepted": sol.n_accepted,
+            "n_rejected": sol.n_rejected,
+            "alpha_threshold": sol.alpha_event,
+        }
+    )
+    return ds
+
+
+def integrate(config: Any = None, *, initial: dict[str, Any] | None = None, **overrides: Any):
+    """Integrate the ODEs of a configuration and return an :class:`xarray.Dataset`.
+
+    ``config``: a TOML path, a dict or ``None`` (defaults); ``overrides``: dotted keys given
+    as ``integrate(cfg, **{"algorithm.eta_J": 2.0})``; ``initial``: optional ``{"Q", "R",
+    "w", "T"}`` arrays replacing the configured initial state (used to start the theory from
+    the overlaps measured in a simulation).
+    """
+    cfg = config if _is_resolved(config) and not overrides else load_config(config, overrides)
+    vf = VectorField.from_config(cfg)
+    y0 = None
+    if initial:
+        p = vf.problem
+        if "T" in initial:
+            p = dataclasses.replace(p, T=np.asarray(initial["T"], dtype=float))
+            vf = dataclasses.replace(vf, problem=p)
+        Q = np.asarray(initial.get("Q", p.Q0), dtype=float)
+        R = np.asarray(initial.get("R", p.R0), dtype=float)
+        w = np.asarray(initial.get("w", p.w0), dtype=float)
+        if Q.shape != (p.K, p.K) or R.shape != (p.K, p.M) or w.shape != (p.K,):
+            raise ConfigError("initial state has the wrong shape for model.K / model.M")
+        y0 = vf.pack(Q, R, w)
+    sol = solve(vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"])
+    return to_dataset(vf, sol, cfg)
+
+
+def _is_resolved(config: Any) -> bool:
+    """A dict returned by load_config (every table present) is used as is."""
+    return isinstance(config, dict) and all(
+        t in config for t in ("model", "tasks", "algorithm", "init", "run")
+    ) and config["algorithm"].get("eta_0") is not None

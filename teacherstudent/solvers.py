@@ -1,0 +1,287 @@
+r"""Jitted ODE solvers for the order-parameter vector field.
+
+Three methods, in the spirit of :func:`scipy.integrate.solve_ivp`:
+
+* ``euler`` — explicit Euler with fixed ``dt`` (parity with published code, e.g. nn2pp);
+* ``rk4`` — classic fourth-order Runge–Kutta with fixed ``dt``;
+* ``dopri5`` — Dormand–Prince 5(4) with embedded error estimate, FSAL, and the standard
+  step-size control ``h ← h·min(5, max(0.2, 0.9·err^{-1/5}))`` with
+  ``err = ‖e / (atol + rtol·max(|y|, |y_new|))‖_RMS`` (Hairer, Nørsett & Wanner II.4).
+
+Steps are shortened to land *exactly* on every requested save point (the proposal of the
+adaptive controller is kept, so saving does not slow it down). After every accepted step
+the solver checks for divergence: non-finite state, an integral outside its domain
+(``|arcsin argument| > 1``), or a field covariance ``C`` that lost positive definiteness
+(Cholesky). It then stops, returning the status and the α reached; everything saved up to
+there is kept. An optional event records the first α at which the meta-generalisation
+error falls below a threshold (linear interpolation between accepted steps).
+
+The vector field is :func:`teacherstudent.drift.rhs` (numba cannot cache functions that take
+other jitted functions as arguments, so the kernel is bound here, once).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .drift import P_GAMMA, P_K, P_L, P_M, _covariance, errors_kernel, rhs
+
+__all__ = ["METHODS", "STATUS_MESSAGES", "integrate_kernel"]
+
+METHODS = {"euler": 0, "rk4": 1, "dopri5": 2}
+
+SUCCESS = 0
+DIVERGED_NONFINITE = -1
+DIVERGED_DOMAIN = -2
+DIVERGED_NOT_PD = -3
+MAX_STEPS = -4
+STEP_TOO_SMALL = -5
+
+STATUS_MESSAGES = {
+    SUCCESS: "reached alpha_max",
+    DIVERGED_NONFINITE: "diverged: the state became non-finite",
+    DIVERGED_DOMAIN: "diverged: an integral left its domain (|arcsin argument| > 1 or Λ <= 0)",
+    DIVERGED_NOT_PD: "diverged: the field covariance C lost positive definiteness",
+    MAX_STEPS: "stopped: run.max_steps reached",
+    STEP_TOO_SMALL: "stopped: the adaptive step size underflowed (stiff or singular dynamics)",
+}
+
+_PD_TOL = 1e-6  # relative tolerance of the positive-definiteness check
+
+# Dormand–Prince 5(4) tableau
+_C2, _C3, _C4, _C5 = 1 / 5, 3 / 10, 4 / 5, 8 / 9
+_A21 = 1 / 5
+_A31, _A32 = 3 / 40, 9 / 40
+_A41, _A42, _A43 = 44 / 45, -56 / 15, 32 / 9
+_A51, _A52, _A53, _A54 = 19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729
+_A61, _A62, _A63, _A64, _A65 = 9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656
+_B1, _B3, _B4, _B5, _B6 = 35 / 384, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84
+# error coefficients b - b* (b* the embedded 4th-order weights)
+_E1, _E3, _E4, _E5, _E6, _E7 = (
+    71 / 57600,
+    -71 / 16695,
+    71 / 1920,
+    -17253 / 339200,
+    22 / 525,
+    -1 / 40,
+)
+
+
+@njit(cache=True)
+def _is_pd(y, pi, pf, T, C):
+    """Cholesky test of the field covariance (admissible iff C ⪰ 0 up to a tolerance)."""
+    L = pi[P_L]
+    _covariance(y, pi[P_K], pi[P_M], L, pf[P_GAMMA], T, C)
+    # A perfectly specialised student (λ_k = ±ν_n) makes C singular: the learning
+    # dynamics converge to the boundary of the PD cone, and solver error can put the
+    # state a hair outside. Only a pivot clearly below zero counts as divergence.
+    scale = 1.0
+    for j in range(L):
+        scale = max(scale, C[j, j])
+    tol = _PD_TOL * scale
+    for j in range(L):
+        s = C[j, j]
+        for q in range(j):
+            s -= C[j, q] * C[j, q]
+        if s < -tol:
+            return False
+        d = math.sqrt(max(s, tol))
+        C[j, j] = d
+        for i in range(j + 1, L):
+            s = C[i, j]
+            for q in range(j):
+                s -= C[i, q] * C[j, q]
+            C[i, j] = s / d
+    return True
+
+
+@njit(cache=True)
+def _eg(y, pi, pf, T, ubar, Su, buf):
+    errors_kernel(y, pi, pf, T, ubar, Su, buf, False)
+    return buf[0]
+
+
+@njit(cache=True)
+def integrate_kernel(
+    method, y0, pi, pf, T, ubar, Su, t_save, dt, rtol, atol, max_steps, eg_threshold, ys, y_last
+):
+    """Integrate from α = 0 and store the state at every ``t_save`` into ``ys``.
+
+    Returns ``(status, n_saved, t_reached, nfev, n_accepted, n_rejected, t_event)``;
+    ``t_event`` is NaN unless ``eg_threshold > 0`` and the error fell below it. On return
+    ``y_last`` holds the last accepted state (at ``t_reached``).
+    """
+    n = y0.size
+    n_save = t_save.size
+    t_end = t_save[n_save - 1]
+    L = pi[P_L]
+    Cw = np.empty((L, L))
+    ebuf = np.empty(3)
+    y = y0.copy()
+    t = 0.0
+    i_save = 0
+    nfev = 0
+    n_acc = 0
+    n_rej = 0
+    status = SUCCESS
+    t_event = np.nan
+    eg_prev = 0.0
+    if eg_threshold > 0.0:
+        eg_prev = _eg(y, pi, pf, T, ubar, Su, ebuf)
+        if eg_prev <= eg_threshold:
+            t_event = 0.0
+    while i_save < n_save and t_save[i_save] <= t:
+        ys[i_save, :] = y
+        i_save += 1
+
+    k1 = np.empty(n)
+    k2 = np.empty(n)
+    k3 = np.empty(n)
+    k4 = np.empty(n)
+    k5 = np.empty(n)
+    k6 = np.empty(n)
+    k7 = np.empty(n)
+    yt = np.empty(n)
+    ynew = np.empty(n)
+
+    bad = rhs(y, pi, pf, T, ubar, Su, k1)
+    nfev += 1
+    if bad > 0:
+        y_last[:] = y
+        return DIVERGED_DOMAIN, i_save, t, nfev, n_acc, n_rej, t_event
+    # initial adaptive step: Hairer's heuristic, simplified
+    h_prop = dt
+    if method == 2:
+        d0 = 0.0
+        d1 = 0.0
+        for j in range(n):
+            sc = atol + rtol * abs(y[j])
+            d0 += (y[j] / sc) ** 2
+            d1 += (k1[j] / sc) ** 2
+        d0 = math.sqrt(d0 / n)
+        d1 = math.sqrt(d1 / n)
+        h_prop = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+        h_prop = min(h_prop, t_end)
+
+    while t < t_end:
+        if n_acc >= max_steps:
+            status = MAX_STEPS
+            break
+        t_next = t_save[i_save]
+        h = min(h_prop, t_next - t)
+        last_to_save = h >= t_next - t
+        if method == 0:
+            for j in range(n):
+                ynew[j] = y[j] + h * k1[j]
+            err_ok = True
+        elif method == 1:
+            for j in range(n):
+                yt[j] = y[j] + 0.5 * h * k1[j]
+            bad = rhs(yt, pi, pf, T, ubar, Su, k2)
+            for j in range(n):
+                yt[j] = y[j] + 0.5 * h * k2[j]
+            bad += rhs(yt, pi, pf, T, ubar, Su, k3)
+            for j in range(n):
+                yt[j] = y[j] + h * k3[j]
+            bad += rhs(yt, pi, pf, T, ubar, Su, k4)
+            nfev += 3
+            if bad > 0:
+                status = DIVERGED_DOMAIN
+                break
+            for j in range(n):
+                ynew[j] = y[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
+            err_ok = True
+        else:
+            for j in range(n):
+                yt[j] = y[j] + h * _A21 * k1[j]
+            bad = rhs(yt, pi, pf, T, ubar, Su, k2)
+            for j in range(n):
+                yt[j] = y[j] + h * (_A31 * k1[j] + _A32 * k2[j])
+            bad += rhs(yt, pi, pf, T, ubar, Su, k3)
+            for j in range(n):
+                yt[j] = y[j] + h * (_A41 * k1[j] + _A42 * k2[j] + _A43 * k3[j])
+            bad += rhs(yt, pi, pf, T, ubar, Su, k4)
+            for j in range(n):
+                yt[j] = y[j] + h * (_A51 * k1[j] + _A52 * k2[j] + _A53 * k3[j] + _A54 * k4[j])
+            bad += rhs(yt, pi, pf, T, ubar, Su, k5)
+            for j in range(n):
+                yt[j] = y[j] + h * (
+                    _A61 * k1[j] + _A62 * k2[j] + _A63 * k3[j] + _A64 * k4[j] + _A65 * k5[j]
+                )
+            bad += rhs(yt, pi, pf, T, ubar, Su, k6)
+            for j in range(n):
+                ynew[j] = y[j] + h * (
+                    _B1 * k1[j] + _B3 * k3[j] + _B4 * k4[j] + _B5 * k5[j] + _B6 * k6[j]
+                )
+            bad += rhs(ynew, pi, pf, T, ubar, Su, k7)
+            nfev += 6
+            err = 0.0
+            finite = True
+            for j in range(n):
+                e = h * (
+                    _E1 * k1[j] + _E3 * k3[j] + _E4 * k4[j] + _E5 * k5[j] + _E6 * k6[j]
+                    + _E7 * k7[j]
+                )
+                sc = atol + rtol * max(abs(y[j]), abs(ynew[j]))
+                err += (e / sc) ** 2
+                if not math.isfinite(ynew[j]):
+                    finite = False
+            err = math.sqrt(err / n)
+            if bad > 0 or not finite or not math.isfinite(err):
+                # a stage left the admissible region: retry with a much smaller step
+                n_rej += 1
+                h_prop = 0.25 * h
+                if h_prop < 1e-14 * max(1.0, t):
+                    status = DIVERGED_DOMAIN if bad > 0 else DIVERGED_NONFINITE
+                    break
+                continue
+            err_ok = err <= 1.0
+            fac = 0.9 * err ** (-0.2) if err > 0.0 else 5.0
+            fac = min(5.0, max(0.2, fac))
+            if not err_ok:
+                n_rej += 1
+                h_prop = h * min(1.0, fac)
+                if h_prop < 1e-14 * max(1.0, t):
+                    status = STEP_TOO_SMALL
+                    break
+                continue
+            if not last_to_save or h * fac > h_prop:
+                h_prop = h * fac
+        # ---- accepted step ------------------------------------------------------
+        finite = True
+        for j in range(n):
+            if not math.isfinite(ynew[j]):
+                finite = False
+        if not finite:
+            status = DIVERGED_NONFINITE
+            break
+        if not _is_pd(ynew, pi, pf, T, Cw):
+            status = DIVERGED_NOT_PD
+            break
+        t_new = t_next if last_to_save else t + h
+        if method == 2:
+            for j in range(n):
+                k1[j] = k7[j]  # FSAL
+        else:
+            bad = rhs(ynew, pi, pf, T, ubar, Su, k1)
+            nfev += 1
+            if bad > 0:
+                status = DIVERGED_DOMAIN
+                break
+        for j in range(n):
+            y[j] = ynew[j]
+        if eg_threshold > 0.0 and math.isnan(t_event):
+            eg_new = _eg(y, pi, pf, T, ubar, Su, ebuf)
+            if eg_new <= eg_threshold:
+                t_event = t + (t_new - t) * (eg_prev - eg_threshold) / (eg_prev - eg_new)
+            eg_prev = eg_new
+        t = t_new
+        n_acc += 1
+        while i_save < n_save and t_save[i_save] <= t:
+            ys[i_save, :] = y
+            i_save += 1
+    y_last[:] = y
+    return status, i_save, t, nfev, n_acc, n_rej, t_event
