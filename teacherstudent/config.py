@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "ConfigError",
+    "Config",
     "DEFAULTS",
     "ALGORITHMS",
     "load_config",
@@ -46,6 +47,11 @@ SOLVERS = ("euler", "rk4", "dopri5")
 
 class ConfigError(ValueError):
     """Bad user input: the message names the offending key or value."""
+
+
+class Config(dict):
+    """A validated configuration (what :func:`load_config` returns): a plain nested dict
+    whose type records that every key is present and checked."""
 
 
 # The paper-like default run (issue 3): K = M = 3, FO-ANIL, eta_J = 3, eta_w = 9.
@@ -75,6 +81,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "alpha_min_save": 0.01,
         "eg_threshold": 0.0,  # > 0: record the alpha at which eg first falls below it
         "max_steps": 50_000_000,
+        "blowup": 1e6,  # |Q|, |R| or |w| beyond this counts as divergence
+        "psd_tol": 1e-4,  # λ_min(C) below −psd_tol·max(1, C_ii) counts as divergence
     },
     "simulation": {
         "N": 1000,
@@ -236,6 +244,8 @@ CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "alpha_min_save": _positive,
         "eg_threshold": _nonneg,
         "max_steps": _pos_int,
+        "blowup": _positive,
+        "psd_tol": _positive,
     },
     "simulation": {
         "N": _pos_int,
@@ -349,7 +359,7 @@ def load_config(
     if run["alpha_min_save"] >= run["alpha_max"]:
         raise ConfigError("run.alpha_min_save must be smaller than run.alpha_max")
     build_problem(cfg)  # shape and positive-definiteness checks
-    return cfg
+    return Config(cfg)
 
 
 # --------------------------------------------------------------------------- resolution

@@ -122,12 +122,14 @@ def _coefficients(a_s, W_s, K, M, sK, sM, ubar, Su, cbar, H, S):
         for n in range(M):
             acc += H[i, n] * ubar[n]
         cbar[i] = acc
-    HS = H @ Su
+    # S = H Σ_u Hᵀ by explicit loops: tiny matrices, a BLAS call would cost more
     for i in range(F):
         for j in range(i, F):
             acc = 0.0
             for n in range(M):
-                acc += HS[i, n] * H[j, n]
+                if H[i, n] != 0.0:
+                    for m in range(M):
+                        acc += H[i, n] * Su[n, m] * H[j, m]
             S[i, j] = acc
             S[j, i] = acc
 
@@ -206,12 +208,17 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
         J2m = np.empty((K, K))
         bad += j2_matrix(C, K, act, J2m)
         Xm = np.empty(F)
-        SXm = np.empty(F)
-        SX = np.empty((F, F))
+        XSl = np.empty(F)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
+        has_S = False
+        for i in range(F):
+            for j in range(F):
+                if S[i, j] != 0.0:
+                    has_S = True
         for k in range(K):
             for l in range(k, K):
+                # Σ_ij M4_klij X_ij with X = I4(k, l, ·, ·), all contractions O(F²)
                 mXm = 0.0
                 for i in range(F):
                     acc = 0.0
@@ -219,29 +226,25 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
                         acc += X[k, l, i, j] * cbar[j]
                     Xm[i] = acc
                     mXm += cbar[i] * acc
-                trSX = 0.0
-                for i in range(F):
-                    acc = 0.0
-                    for j in range(F):
-                        acc += S[i, j] * Xm[j]
-                    SXm[i] = acc
-                    for j in range(F):
-                        acc2 = 0.0
-                        for q in range(F):
-                            acc2 += S[i, q] * X[k, l, q, j]
-                        SX[i, j] = acc2
-                    trSX += SX[i, i]
-                SXS = 0.0
-                for j in range(F):
-                    SXS += SX[k, j] * S[j, l]
                 m2kl = cbar[k] * cbar[l] + S[k, l]
-                v = (
-                    m2kl * (mXm + trSX)
-                    + 2.0 * cbar[k] * SXm[l]
-                    + 2.0 * cbar[l] * SXm[k]
-                    + 2.0 * SXS
-                    + noise2 * m2kl * J2m[k, l]
-                )
+                v = m2kl * mXm
+                if has_S:
+                    trSX = 0.0
+                    SXm_k = 0.0
+                    SXm_l = 0.0
+                    for i in range(F):
+                        acc = 0.0
+                        for j in range(F):
+                            acc += X[k, l, i, j] * S[j, l]
+                            trSX += S[i, j] * X[k, l, j, i]
+                        XSl[i] = acc
+                        SXm_k += S[k, i] * Xm[i]
+                        SXm_l += S[l, i] * Xm[i]
+                    SXS = 0.0
+                    for i in range(F):
+                        SXS += S[k, i] * XSl[i]
+                    v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
+                v += noise2 * m2kl * J2m[k, l]
                 dy[k * K + l] += c2 * v
                 if l != k:
                     dy[l * K + k] += c2 * v
@@ -295,8 +298,14 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
     EPsi = np.zeros((K, M))
     pbar = np.empty(K)
     wbar = np.empty(K)
+    PSu = np.empty((K, M))
     for j in range(s):
-        PSu = PM[j + 1] @ Su  # (K, M)
+        for k in range(K):  # PSu = PM[j+1] Σ_u
+            for n in range(M):
+                acc = 0.0
+                for m in range(M):
+                    acc += PM[j + 1, k, m] * Su[m, n]
+                PSu[k, n] = acc
         for k in range(K):
             acc = pa[j + 1, k]
             for n in range(M):

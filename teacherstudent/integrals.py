@@ -122,7 +122,7 @@ def i4_tensor(C, na, nc, act, out):
     bad = 0
     xa = np.empty(nc)
     xb = np.empty(nc)
-    lam1 = np.empty(nc)
+    rs = np.empty(nc)  # Λ1(c)^{-1/2}: the arcsin argument is Λ0(c,d)·rs[c]·rs[d]
     for a in range(na):
         daa = 1.0 + C[a, a]
         for b in range(a, na):
@@ -137,17 +137,18 @@ def i4_tensor(C, na, nc, act, out):
                 xa[c] = C[a, c]
                 xb[c] = C[b, c]
                 form = xa[c] * xa[c] * dbb - 2.0 * xa[c] * xb[c] * cab + xb[c] * xb[c] * daa
-                lam1[c] = lam4 * (1.0 + C[c, c]) - form
-                if lam1[c] <= 0.0:
+                lam1 = lam4 * (1.0 + C[c, c]) - form
+                if lam1 <= 0.0:
                     bad += 1
-                    lam1[c] = 1e-300
+                    lam1 = 1e-300
+                rs[c] = 1.0 / math.sqrt(lam1)
             for c in range(nc):
                 # P x_c, reused for every d
                 pa = dbb * xa[c] - cab * xb[c]
                 pb = daa * xb[c] - cab * xa[c]
                 for d in range(c, nc):
                     lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
-                    s, e = _asin(lam0 / math.sqrt(lam1[c] * lam1[d]))
+                    s, e = _asin(lam0 * rs[c] * rs[d])
                     bad += e
                     v = pref * s
                     out[a, b, c, d] = v

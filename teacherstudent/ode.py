@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .config import ConfigError, load_config
+from .config import Config, ConfigError, load_config
 from .dataset import provenance
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
@@ -35,11 +35,15 @@ class Solver:
     rtol: float = 1e-8
     atol: float = 1e-10
     max_steps: int = 50_000_000
+    blowup: float = 1e6  # |order parameter| beyond this counts as divergence
+    psd_tol: float = 1e-4  # λ_min(C) < −psd_tol·scale counts as loss of definiteness
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Solver:
         r = cfg["run"]
-        return cls(r["solver"], r["dt"], r["rtol"], r["atol"], r["max_steps"])
+        return cls(
+            r["solver"], r["dt"], r["rtol"], r["atol"], r["max_steps"], r["blowup"], r["psd_tol"]
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ def solve(
         float(solver.atol),
         int(solver.max_steps),
         float(eg_threshold),
+        float(solver.blowup),
+        float(solver.psd_tol),
         ys,
         y_last,
     )
@@ -144,7 +150,7 @@ def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
     tiny = np.array([0.0, 1e-12])
     for method in METHODS.values():
         integrate_kernel(
-            method, y0, *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0,
+            method, y0, *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0, 1e300, 1.0,
             np.empty((2, y0.size)), np.empty_like(y0),
         )
     vf.errors_along(y0[None, :])
@@ -224,7 +230,5 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None, **ov
 
 
 def _is_resolved(config: Any) -> bool:
-    """A dict returned by load_config (every table present) is used as is."""
-    return isinstance(config, dict) and all(
-        t in config for t in ("model", "tasks", "algorithm", "init", "run")
-    ) and config["algorithm"].get("eta_0") is not None
+    """A :class:`~teacherstudent.config.Config` from load_config is used as is."""
+    return isinstance(config, Config)

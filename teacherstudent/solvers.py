@@ -39,6 +39,7 @@ DIVERGED_DOMAIN = -2
 DIVERGED_NOT_PD = -3
 MAX_STEPS = -4
 STEP_TOO_SMALL = -5
+DIVERGED_BLOWUP = -6
 
 STATUS_MESSAGES = {
     SUCCESS: "reached alpha_max",
@@ -47,9 +48,8 @@ STATUS_MESSAGES = {
     DIVERGED_NOT_PD: "diverged: the field covariance C lost positive definiteness",
     MAX_STEPS: "stopped: run.max_steps reached",
     STEP_TOO_SMALL: "stopped: the adaptive step size underflowed (stiff or singular dynamics)",
+    DIVERGED_BLOWUP: "diverged: an order parameter exceeded run.blowup in magnitude",
 }
-
-_PD_TOL = 1e-6  # relative tolerance of the positive-definiteness check
 
 # Dormand–Prince 5(4) tableau
 _C2, _C3, _C4, _C5 = 1 / 5, 3 / 10, 4 / 5, 8 / 9
@@ -71,24 +71,27 @@ _E1, _E3, _E4, _E5, _E6, _E7 = (
 
 
 @njit(cache=True)
-def _is_pd(y, pi, pf, T, C):
+def _is_pd(y, pi, pf, T, C, psd_tol):
     """Cholesky test of the field covariance (admissible iff C ⪰ 0 up to a tolerance)."""
     L = pi[P_L]
     _covariance(y, pi[P_K], pi[P_M], L, pf[P_GAMMA], T, C)
-    # A perfectly specialised student (λ_k = ±ν_n) makes C singular: the learning
-    # dynamics converge to the boundary of the PD cone, and solver error can put the
-    # state a hair outside. Only a pivot clearly below zero counts as divergence.
+    # A specialised student (J_k in the span of the B_n) makes C singular: the dynamics
+    # converge to the boundary of the PSD cone and solver error can put the state a hair
+    # outside (explicit Euler without the η² term loses the O(dt²) Gram part of every step,
+    # an O(dt) bias). Only λ_min(C) < −psd_tol·max(1, max C_ii) counts as divergence:
+    # Cholesky of C + psd_tol·scale·I succeeds exactly when λ_min(C) > −psd_tol·scale.
     scale = 1.0
     for j in range(L):
         scale = max(scale, C[j, j])
-    tol = _PD_TOL * scale
+    for j in range(L):
+        C[j, j] += psd_tol * scale
     for j in range(L):
         s = C[j, j]
         for q in range(j):
             s -= C[j, q] * C[j, q]
-        if s < -tol:
+        if s <= 0.0:
             return False
-        d = math.sqrt(max(s, tol))
+        d = math.sqrt(s)
         C[j, j] = d
         for i in range(j + 1, L):
             s = C[i, j]
@@ -106,7 +109,9 @@ def _eg(y, pi, pf, T, ubar, Su, buf):
 
 @njit(cache=True)
 def integrate_kernel(
-    method, y0, pi, pf, T, ubar, Su, t_save, dt, rtol, atol, max_steps, eg_threshold, ys, y_last
+    method, y0, pi, pf, T, ubar, Su, t_save, dt, rtol, atol, max_steps, eg_threshold, blowup,
+    psd_tol, ys,
+    y_last,
 ):
     """Integrate from α = 0 and store the state at every ``t_save`` into ``ys``.
 
@@ -252,13 +257,19 @@ def integrate_kernel(
                 h_prop = h * fac
         # ---- accepted step ------------------------------------------------------
         finite = True
+        big = False
         for j in range(n):
             if not math.isfinite(ynew[j]):
                 finite = False
+            elif abs(ynew[j]) > blowup:
+                big = True
         if not finite:
             status = DIVERGED_NONFINITE
             break
-        if not _is_pd(ynew, pi, pf, T, Cw):
+        if big:
+            status = DIVERGED_BLOWUP
+            break
+        if not _is_pd(ynew, pi, pf, T, Cw, psd_tol):
             status = DIVERGED_NOT_PD
             break
         t_new = t_next if last_to_save else t + h
