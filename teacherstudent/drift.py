@@ -47,7 +47,7 @@ from numba import njit
 from .config import Problem, build_problem
 from .integrals import LINEAR, activation_code, i2_matrix, i3_tensor, i4_tensor, j2_matrix
 
-__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel"]
+__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "workspace_size"]
 
 ARM, FO_ANIL, ANIL = 0, 1, 2
 ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "fo-maml": FO_ANIL}
@@ -59,6 +59,37 @@ _TWO_PI = 2.0 / math.pi
 
 
 # --------------------------------------------------------------------------- pieces
+# The hot kernel takes one workspace buffer and carves it into views: no allocation per
+# evaluation (a dozen small heap allocations would cost as much as the integrals).
+@njit(cache=True, inline="always")
+def _v1(work, o, n):
+    return work[o : o + n], o + n
+
+
+@njit(cache=True, inline="always")
+def _v2(work, o, n, m):
+    return work[o : o + n * m].reshape((n, m)), o + n * m
+
+
+@njit(cache=True, inline="always")
+def _v3(work, o, n, m, q):
+    return work[o : o + n * m * q].reshape((n, m, q)), o + n * m * q
+
+
+@njit(cache=True, inline="always")
+def _v4(work, o, n, m, q, r):
+    return work[o : o + n * m * q * r].reshape((n, m, q, r)), o + n * m * q * r
+
+
+@njit(cache=True)
+def workspace_size(K, M, L, s):
+    """Length of the float64 workspace that :func:`rhs` needs (an upper bound)."""
+    F = K + M
+    return (
+        L * L + 3 * F * F + 2 * (s + 1) * K * (M + 1) + 2 * F + F * M + K * L * F
+        + K * K * F * F + 8 * K * K + 6 * K * M + 4 * K + 5 * F + 64
+    )
+
 @njit(cache=True)
 def _covariance(y, K, M, L, gamma, T, C):
     """Fill the field covariance ``C`` (L×L) from the state ``y = (Q, R, w)``."""
@@ -156,8 +187,11 @@ def _i2_diag_deriv(C, a, act):
 
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
-def rhs(y, pi, pf, T, ubar, Su, dy):
-    """Write ``dy/dα`` into ``dy``; return the number of integral domain errors."""
+def rhs(y, pi, pf, T, ubar, Su, dy, work):
+    """Write ``dy/dα`` into ``dy``; return the number of integral domain errors.
+
+    ``work`` is a float64 scratch buffer of at least :func:`workspace_size` entries.
+    """
     K, M = pi[P_K], pi[P_M]
     algo, act, s, L, nu0 = pi[P_ALGO], pi[P_ACT], pi[P_S], pi[P_L], pi[P_NU0]
     eta_J, eta_w, eta_0 = pf[P_ETA_J], pf[P_ETA_W], pf[P_ETA_0]
@@ -168,21 +202,22 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
     if algo == ARM:
         s = 0
 
-    C = np.empty((L, L))
+    o = 0
+    C, o = _v2(work, o, L, L)
     _covariance(y, K, M, L, gamma, T, C)
-    I2m = np.empty((F, F))
+    I2m, o = _v2(work, o, F, F)
     bad = i2_matrix(C, F, act, I2m)
 
-    a = np.empty((s + 1, K))
-    W = np.empty((s + 1, K, M))
+    a, o = _v2(work, o, s + 1, K)
+    W, o = _v3(work, o, s + 1, K, M)
     _adapt(y[ow:], I2m, K, M, s, eta_w, sK, sM, a, W)
-    cbar = np.empty(F)
-    H = np.empty((F, M))
-    S = np.empty((F, F))
+    cbar, o = _v1(work, o, F)
+    H, o = _v2(work, o, F, M)
+    S, o = _v2(work, o, F, F)
     _coefficients(a[s], W[s], K, M, sK, sM, ubar, Su, cbar, H, S)
 
     # first-order drift of R and Q: contractions of I3 with M2
-    I3t = np.empty((K, L, F))
+    I3t, o = _v3(work, o, K, L, F)
     bad += i3_tensor(C, K, L, F, act, I3t)
     for k in range(K):
         for n in range(M):
@@ -190,7 +225,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
             for i in range(F):
                 acc += (cbar[k] * cbar[i] + S[k, i]) * I3t[k, nu0 + n, i]
             dy[oR + k * M + n] = -eta_J * acc
-    G = np.empty((K, K))  # G[k, l] = Σ_i M2_ki I3(k, l, i)
+    G, o = _v2(work, o, K, K)  # G[k, l] = Σ_i M2_ki I3(k, l, i)
     for k in range(K):
         for l in range(K):
             acc = 0.0
@@ -203,12 +238,13 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
 
     # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
-        X = np.empty((K, K, F, F))
-        bad += i4_tensor(C, K, F, act, X)
-        J2m = np.empty((K, K))
+        X, o = _v4(work, o, K, K, F, F)
+        scratch, o = _v1(work, o, 3 * F)
+        bad += i4_tensor(C, K, F, act, X, scratch)
+        J2m, o = _v2(work, o, K, K)
         bad += j2_matrix(C, K, act, J2m)
-        Xm = np.empty(F)
-        XSl = np.empty(F)
+        Xm, o = _v1(work, o, F)
+        XSl, o = _v1(work, o, F)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
         has_S = False
@@ -250,7 +286,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
                     dy[l * K + k] += c2 * v
 
     # head initialisation: g = s_K I2[λ,:] c̄ is the task-averaged gradient at w_t
-    g = np.empty(K)
+    g, o = _v1(work, o, K)
     for k in range(K):
         acc = 0.0
         for i in range(F):
@@ -264,8 +300,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
     # ---- exact ANIL: back-propagate through the s inner steps (A is symmetric) ----
     c_phi = eta_w * sK * sK
     # adjoint p_j = pa[j] + PM[j] u, p_s = g(u) = s_K I2[λ,:] (c0 + H u)
-    pa = np.empty((s + 1, K))
-    PM = np.empty((s + 1, K, M))
+    pa, o = _v2(work, o, s + 1, K)
+    PM, o = _v3(work, o, s + 1, K, M)
     for k in range(K):
         acc = 0.0
         for i in range(K):
@@ -294,11 +330,13 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
             acc += PM[0, k, n] * ubar[n]
         dy[ow + k] = -eta_0 * acc
     # E_Φ[a,b] = ∂F/∂Φ_ab and E_Ψ[a,n] = ∂F/∂Ψ_an, averaged over u
-    EPhi = np.zeros((K, K))
-    EPsi = np.zeros((K, M))
-    pbar = np.empty(K)
-    wbar = np.empty(K)
-    PSu = np.empty((K, M))
+    EPhi, o = _v2(work, o, K, K)
+    EPhi[:, :] = 0.0
+    EPsi, o = _v2(work, o, K, M)
+    EPsi[:, :] = 0.0
+    pbar, o = _v1(work, o, K)
+    wbar, o = _v1(work, o, K)
+    PSu, o = _v2(work, o, K, M)
     for j in range(s):
         for k in range(K):  # PSu = PM[j+1] Σ_u
             for n in range(M):
@@ -324,8 +362,9 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
             for n in range(M):
                 EPsi[k, n] += eta_w * sK * sM * (pbar[k] * ubar[n] + PSu[k, n])
     # chain rule to the overlaps: D^Q = ∂F/∂Q + (∂F/∂Q)ᵀ, D^R = ∂F/∂R^t
-    DQ = np.zeros((K, K))
-    DR = np.empty((K, M))
+    DQ, o = _v2(work, o, K, K)
+    DQ[:, :] = 0.0
+    DR, o = _v2(work, o, K, M)
     for k in range(K):
         dkk = EPhi[k, k] * _i2_diag_deriv(C, k, act)
         for l in range(K):
@@ -346,7 +385,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy):
             for m in range(M):
                 acc += gamma * DR[k, m] * T[m, n]
             dy[oR + k * M + n] -= eta_J * acc
-    E = np.empty((K, K))  # E[k, l] = (D^Q Q + γ D^R Rᵀ)_kl
+    E, o = _v2(work, o, K, K)  # E[k, l] = (D^Q Q + γ D^R Rᵀ)_kl
     for k in range(K):
         for l in range(K):
             acc = 0.0
@@ -500,9 +539,14 @@ class VectorField:
         return (self.pi, self.pf, p.T, p.u_mean, p.u_cov)
 
     # ---- evaluation ----------------------------------------------------------------
+    @property
+    def work_size(self) -> int:
+        return workspace_size(self.problem.K, self.problem.M, int(self.pi[P_L]), int(self.pi[P_S]))
+
     def rhs(self, y) -> np.ndarray:
         dy = np.empty(self.size)
-        rhs(np.ascontiguousarray(y, dtype=np.float64), *self.args, dy)
+        work = np.empty(self.work_size)
+        rhs(np.ascontiguousarray(y, dtype=np.float64), *self.args, dy, work)
         return dy
 
     def __call__(self, Q, R, w) -> dict[str, np.ndarray]:

@@ -105,12 +105,12 @@ def i3_tensor(C, na, nb, nc, act, out):
 
 
 @njit(cache=True)
-def i4_tensor(C, na, nc, act, out):
+def i4_tensor(C, na, nc, act, out, scratch):
     """``out[a, b, c, d] = I4(a, b, c, d)`` for ``a, b < na`` and ``c, d < nc``.
 
     Each of the ``na(na+1)/2 · nc(nc+1)/2`` distinct values is computed once; the shared
     sub-expressions (``Λ4`` per ``(a,b)``, ``x_c`` and ``Λ1`` per ``(a,b,c)``) are hoisted.
-    Returns the number of domain errors.
+    ``scratch`` holds at least ``3·nc`` floats. Returns the number of domain errors.
     """
     if act == LINEAR:
         for a in range(na):
@@ -120,9 +120,9 @@ def i4_tensor(C, na, nc, act, out):
                         out[a, b, c, d] = C[c, d]
         return 0
     bad = 0
-    xa = np.empty(nc)
-    xb = np.empty(nc)
-    rs = np.empty(nc)  # Λ1(c)^{-1/2}: the arcsin argument is Λ0(c,d)·rs[c]·rs[d]
+    xa = scratch[:nc]
+    xb = scratch[nc : 2 * nc]
+    rs = scratch[2 * nc : 3 * nc]  # Λ1(c)^{-1/2}: the arcsin argument is Λ0(c,d)·rs[c]·rs[d]
     for a in range(na):
         daa = 1.0 + C[a, a]
         for b in range(a, na):
@@ -208,7 +208,7 @@ def I4(C, activation: str = "erf") -> np.ndarray:
     C = _cov(C)
     n = C.shape[0]
     out = np.empty((n, n, n, n))
-    i4_tensor(C, n, n, activation_code(activation), out)
+    i4_tensor(C, n, n, activation_code(activation), out, np.empty(3 * n))
     return out
 
 

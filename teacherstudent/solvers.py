@@ -27,7 +27,17 @@ import math
 import numpy as np
 from numba import njit
 
-from .drift import P_GAMMA, P_K, P_L, P_M, _covariance, errors_kernel, rhs
+from .drift import (
+    P_GAMMA,
+    P_K,
+    P_L,
+    P_M,
+    P_S,
+    _covariance,
+    errors_kernel,
+    rhs,
+    workspace_size,
+)
 
 __all__ = ["METHODS", "STATUS_MESSAGES", "integrate_kernel"]
 
@@ -125,6 +135,7 @@ def integrate_kernel(
     L = pi[P_L]
     Cw = np.empty((L, L))
     ebuf = np.empty(3)
+    work = np.empty(workspace_size(pi[P_K], pi[P_M], L, pi[P_S]))
     y = y0.copy()
     t = 0.0
     i_save = 0
@@ -152,7 +163,7 @@ def integrate_kernel(
     yt = np.empty(n)
     ynew = np.empty(n)
 
-    bad = rhs(y, pi, pf, T, ubar, Su, k1)
+    bad = rhs(y, pi, pf, T, ubar, Su, k1, work)
     nfev += 1
     if bad > 0:
         y_last[:] = y
@@ -185,13 +196,13 @@ def integrate_kernel(
         elif method == 1:
             for j in range(n):
                 yt[j] = y[j] + 0.5 * h * k1[j]
-            bad = rhs(yt, pi, pf, T, ubar, Su, k2)
+            bad = rhs(yt, pi, pf, T, ubar, Su, k2, work)
             for j in range(n):
                 yt[j] = y[j] + 0.5 * h * k2[j]
-            bad += rhs(yt, pi, pf, T, ubar, Su, k3)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k3, work)
             for j in range(n):
                 yt[j] = y[j] + h * k3[j]
-            bad += rhs(yt, pi, pf, T, ubar, Su, k4)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k4, work)
             nfev += 3
             if bad > 0:
                 status = DIVERGED_DOMAIN
@@ -202,26 +213,26 @@ def integrate_kernel(
         else:
             for j in range(n):
                 yt[j] = y[j] + h * _A21 * k1[j]
-            bad = rhs(yt, pi, pf, T, ubar, Su, k2)
+            bad = rhs(yt, pi, pf, T, ubar, Su, k2, work)
             for j in range(n):
                 yt[j] = y[j] + h * (_A31 * k1[j] + _A32 * k2[j])
-            bad += rhs(yt, pi, pf, T, ubar, Su, k3)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k3, work)
             for j in range(n):
                 yt[j] = y[j] + h * (_A41 * k1[j] + _A42 * k2[j] + _A43 * k3[j])
-            bad += rhs(yt, pi, pf, T, ubar, Su, k4)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k4, work)
             for j in range(n):
                 yt[j] = y[j] + h * (_A51 * k1[j] + _A52 * k2[j] + _A53 * k3[j] + _A54 * k4[j])
-            bad += rhs(yt, pi, pf, T, ubar, Su, k5)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k5, work)
             for j in range(n):
                 yt[j] = y[j] + h * (
                     _A61 * k1[j] + _A62 * k2[j] + _A63 * k3[j] + _A64 * k4[j] + _A65 * k5[j]
                 )
-            bad += rhs(yt, pi, pf, T, ubar, Su, k6)
+            bad += rhs(yt, pi, pf, T, ubar, Su, k6, work)
             for j in range(n):
                 ynew[j] = y[j] + h * (
                     _B1 * k1[j] + _B3 * k3[j] + _B4 * k4[j] + _B5 * k5[j] + _B6 * k6[j]
                 )
-            bad += rhs(ynew, pi, pf, T, ubar, Su, k7)
+            bad += rhs(ynew, pi, pf, T, ubar, Su, k7, work)
             nfev += 6
             err = 0.0
             finite = True
@@ -277,7 +288,7 @@ def integrate_kernel(
             for j in range(n):
                 k1[j] = k7[j]  # FSAL
         else:
-            bad = rhs(ynew, pi, pf, T, ubar, Su, k1)
+            bad = rhs(ynew, pi, pf, T, ubar, Su, k1, work)
             nfev += 1
             if bad > 0:
                 status = DIVERGED_DOMAIN
