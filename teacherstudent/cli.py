@@ -14,24 +14,22 @@ from importlib import import_module
 
 from .config import ConfigError
 
+# name -> (module, one-line help). Only the chosen command's module is imported, so that
+# `teacherstudent ode` does not pay for torch or dask.
 COMMANDS = {
-    "ode": "teacherstudent.cli_ode",
-    "simulate": "teacherstudent.simulation.cli_simulate",
-    "compare": "teacherstudent.simulation.cli_compare",
-    "sweep": "teacherstudent.sweep.cli",
-    "plot": "teacherstudent.plot_cli",
-    "linear": "teacherstudent.linear.cli",
-    "reproduce": "teacherstudent.reproduce",
-}
-
-_FALLBACK_HELP = {
-    "ode": "integrate the order-parameter ODEs",
-    "simulate": "Monte Carlo simulation at finite N (PyTorch)",
-    "compare": "simulation vs theory from the same initial overlaps",
-    "sweep": "grids of runs on Dask, resumable",
-    "plot": "figures from a result file",
-    "linear": "linear representation learning dynamics",
-    "reproduce": "regenerate the figure gallery",
+    "ode": ("teacherstudent.cli_ode", "integrate the order-parameter ODEs"),
+    "simulate": (
+        "teacherstudent.simulation.cli_simulate",
+        "Monte Carlo simulation at finite N (PyTorch)",
+    ),
+    "compare": (
+        "teacherstudent.simulation.cli_compare",
+        "simulation vs theory from the same initial overlaps",
+    ),
+    "sweep": ("teacherstudent.sweep.cli", "grids of runs on Dask, resumable"),
+    "plot": ("teacherstudent.plot_cli", "figures from a result file"),
+    "linear": ("teacherstudent.linear.cli", "linear representation learning dynamics"),
+    "reproduce": ("teacherstudent.reproduce", "regenerate the figure gallery in figures/"),
 }
 
 
@@ -41,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported and given its full arguments."""
     from . import __version__
 
     parser = _Parser(
@@ -51,21 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"teacherstudent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, modname in COMMANDS.items():
+    for name, (modname, help_) in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_, add_help=False)
+            continue
         try:
             mod = import_module(modname)
         except ImportError as exc:  # keep the rest of the CLI usable
-            p = sub.add_parser(name, help=f"{_FALLBACK_HELP[name]} (unavailable: {exc})")
+            p = sub.add_parser(name, help=help_)
             p.set_defaults(_unavailable=str(exc))
             continue
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(name, help=help_, description=getattr(mod, "HELP", help_))
         mod.add_arguments(p)
         p.set_defaults(_main=mod.main)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -59,7 +59,10 @@ def _summary(ds, out: Path, fig: Path | None) -> None:
     console = Console(file=sys.stdout)
     t = Table(title=f"teacherstudent ode — {a['algorithm.name']}", show_header=False)
     t.add_row("K, M", f"{a['model.K']}, {a['model.M']}")
-    t.add_row("eta_J, eta_w, eta_0", f"{a['algorithm.eta_J']}, {a['algorithm.eta_w']}, {a['algorithm.eta_0']}")
+    t.add_row(
+        "eta_J, eta_w, eta_0",
+        f"{a['algorithm.eta_J']}, {a['algorithm.eta_w']}, {a['algorithm.eta_0']}",
+    )
     t.add_row("status", a["message"])
     t.add_row("alpha reached", f"{a['alpha_reached']:.6g}")
     eg = ds.eg.values

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import math
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 __all__ = [
     "ConfigError",
@@ -113,7 +113,7 @@ def _to_size(key: str, v: Any) -> float:
         return int(v)
     if isinstance(v, float) and v.is_integer() and v >= 1:
         return int(v)
-    raise ConfigError(f"{key} must be a positive integer or \"inf\", got {v!r}")
+    raise ConfigError(f'{key} must be a positive integer or "inf", got {v!r}')
 
 
 def _nonneg(key: str, v: Any) -> float:
@@ -423,7 +423,9 @@ def build_problem(cfg: Mapping[str, Any]) -> Problem:
     tasks = cfg["tasks"]
     T = _symmetric(
         "tasks.teacher_overlap",
-        _matrix("tasks.teacher_overlap", tasks["teacher_overlap"], M, M, number="identity", rng=rng),
+        _matrix(
+            "tasks.teacher_overlap", tasks["teacher_overlap"], M, M, number="identity", rng=rng
+        ),
         definite=True,
     )
     hm = tasks["head_mean"]
@@ -440,7 +442,9 @@ def build_problem(cfg: Mapping[str, Any]) -> Problem:
         arr = np.asarray(hc, dtype=float)
         if arr.ndim == 1:
             if arr.shape != (M,):
-                raise ConfigError(f"tasks.head_cov (diagonal) must have length {M}, got {arr.shape}")
+                raise ConfigError(
+                    f"tasks.head_cov (diagonal) must have length {M}, got {arr.shape}"
+                )
             arr = np.diag(arr)
         elif arr.shape != (M, M):
             raise ConfigError(f"tasks.head_cov must have shape ({M}, {M}), got {arr.shape}")

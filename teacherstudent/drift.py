@@ -86,9 +86,20 @@ def workspace_size(K, M, L, s):
     """Length of the float64 workspace that :func:`rhs` needs (an upper bound)."""
     F = K + M
     return (
-        L * L + 3 * F * F + 2 * (s + 1) * K * (M + 1) + 2 * F + F * M + K * L * F
-        + K * K * F * F + 8 * K * K + 6 * K * M + 4 * K + 5 * F + 64
+        L * L
+        + 3 * F * F
+        + 2 * (s + 1) * K * (M + 1)
+        + 2 * F
+        + F * M
+        + K * L * F
+        + K * K * F * F
+        + 8 * K * K
+        + 6 * K * M
+        + 4 * K
+        + 5 * F
+        + 64
     )
+
 
 @njit(cache=True)
 def _covariance(y, K, M, L, gamma, T, C):

@@ -150,8 +150,19 @@ def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
     tiny = np.array([0.0, 1e-12])
     for method in METHODS.values():
         integrate_kernel(
-            method, y0, *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0, 1e300, 1.0,
-            np.empty((2, y0.size)), np.empty_like(y0),
+            method,
+            y0,
+            *vf.args,
+            tiny,
+            1e-12,
+            1e-3,
+            1e-3,
+            10,
+            0.0,
+            1e300,
+            1.0,
+            np.empty((2, y0.size)),
+            np.empty_like(y0),
         )
     vf.errors_along(y0[None, :])
     _WARM = True
@@ -172,9 +183,17 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
             "Q": (("alpha", "k", "l"), Q, {"long_name": "student overlaps Q_kl = J_k·J_l/N"}),
             "R": (("alpha", "k", "n"), R, {"long_name": "teacher overlaps R_kn = J_k·B_n/N"}),
             "w": (("alpha", "k"), w, {"long_name": "head initialisation w_k"}),
-            "eg": (("alpha",), err[:, 0], {"long_name": "meta-generalisation error after adaptation"}),
+            "eg": (
+                ("alpha",),
+                err[:, 0],
+                {"long_name": "meta-generalisation error after adaptation"},
+            ),
             "eg_pre": (("alpha",), err[:, 1], {"long_name": "error at w before adaptation"}),
-            "eg_opt": (("alpha",), err[:, 2], {"long_name": "error with the optimal head per task"}),
+            "eg_opt": (
+                ("alpha",),
+                err[:, 2],
+                {"long_name": "error with the optimal head per task"},
+            ),
             "T": (("n", "m"), p.T, {"long_name": "teacher overlaps T_nm = B_n·B_m/N"}),
             "u_mean": (("n",), p.u_mean),
             "u_cov": (("n", "m"), p.u_cov),
@@ -225,7 +244,9 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None, **ov
         if Q.shape != (p.K, p.K) or R.shape != (p.K, p.M) or w.shape != (p.K,):
             raise ConfigError("initial state has the wrong shape for model.K / model.M")
         y0 = vf.pack(Q, R, w)
-    sol = solve(vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"])
+    sol = solve(
+        vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"]
+    )
     return to_dataset(vf, sol, cfg)
 
 

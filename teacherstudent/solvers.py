@@ -119,8 +119,22 @@ def _eg(y, pi, pf, T, ubar, Su, buf):
 
 @njit(cache=True)
 def integrate_kernel(
-    method, y0, pi, pf, T, ubar, Su, t_save, dt, rtol, atol, max_steps, eg_threshold, blowup,
-    psd_tol, ys,
+    method,
+    y0,
+    pi,
+    pf,
+    T,
+    ubar,
+    Su,
+    t_save,
+    dt,
+    rtol,
+    atol,
+    max_steps,
+    eg_threshold,
+    blowup,
+    psd_tol,
+    ys,
     y_last,
 ):
     """Integrate from α = 0 and store the state at every ``t_save`` into ``ys``.
@@ -238,7 +252,11 @@ def integrate_kernel(
             finite = True
             for j in range(n):
                 e = h * (
-                    _E1 * k1[j] + _E3 * k3[j] + _E4 * k4[j] + _E5 * k5[j] + _E6 * k6[j]
+                    _E1 * k1[j]
+                    + _E3 * k3[j]
+                    + _E4 * k4[j]
+                    + _E5 * k5[j]
+                    + _E6 * k6[j]
                     + _E7 * k7[j]
                 )
                 sc = atol + rtol * max(abs(y[j]), abs(ynew[j]))

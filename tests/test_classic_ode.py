@@ -53,7 +53,9 @@ def test_symmetric_plateau_is_fixed_point_with_published_error(K, eps):
         np.testing.assert_allclose(v, 0.0, atol=1e-10)
     assert vf.errors(*state)["eg"] == pytest.approx(eps, abs=5e-7)
     # known analytic plateau: Q_kl = 1/(2K-1) for all k, l and R = 1/sqrt(K(2K-1))
-    np.testing.assert_allclose(sol, [1 / (2 * K - 1), 1 / (2 * K - 1), 1 / np.sqrt(K * (2 * K - 1))], rtol=1e-6)
+    np.testing.assert_allclose(
+        sol, [1 / (2 * K - 1), 1 / (2 * K - 1), 1 / np.sqrt(K * (2 * K - 1))], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("readout", ["none", "sqrt", "mean"])
@@ -95,7 +97,9 @@ def test_specialised_meta_learner_adapts_exactly_and_stops(name):
         np.testing.assert_allclose(v, 0.0, atol=1e-13)
     e = vf.errors(np.eye(3), perm, np.zeros(3))
     assert e["eg"] == pytest.approx(0.0, abs=1e-14)
-    assert e["eg_pre"] == pytest.approx(1 / 6, rel=1e-12)  # ū = 0: no adaptation, ε = ½·s_M²·tr I2(T)
+    assert e["eg_pre"] == pytest.approx(
+        1 / 6, rel=1e-12
+    )  # ū = 0: no adaptation, ε = ½·s_M²·tr I2(T)
 
 
 @pytest.mark.parametrize("eta, sigma", [(0.5, 0.0), (1.2, 0.3), (0.3, 0.5)])

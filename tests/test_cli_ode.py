@@ -30,8 +30,19 @@ def test_ode_writes_dataset_and_figure(tmp_path, capsys):
 
 def test_config_in_attrs_reproduces_the_run(tmp_path):
     out = tmp_path / "run.nc"
-    main(["ode", "-o", str(out), "--no-plot", "-q", "--set", "run.alpha_max=30",
-          "--set", "algorithm.val_size=2"])
+    main(
+        [
+            "ode",
+            "-o",
+            str(out),
+            "--no-plot",
+            "-q",
+            "--set",
+            "run.alpha_max=30",
+            "--set",
+            "algorithm.val_size=2",
+        ]
+    )
     ds = load(out)
     cfg_file = tmp_path / "again.toml"
     cfg_file.write_text(ds.attrs["config_toml"])
@@ -64,12 +75,51 @@ def test_bad_input_exits_2_with_one_message(tmp_path, args, needle):
 
 def test_diverging_run_exits_nonzero_and_keeps_data(tmp_path):
     out = tmp_path / "div.nc"
-    rc = main(["ode", "-o", str(out), "--no-plot", "-q",
-               "--set", "model.activation=linear", "--set", "model.K=1", "--set", "model.M=1",
-               "--set", "algorithm.name=arm", "--set", "algorithm.eta_J=3", "--set", "algorithm.eta_0=0",
-               "--set", "algorithm.val_size=1", "--set", "tasks.head_mean=1.0",
-               "--set", "tasks.head_cov=0.0", "--set", "init.w=[1.0]"])
+    rc = main(
+        [
+            "ode",
+            "-o",
+            str(out),
+            "--no-plot",
+            "-q",
+            "--set",
+            "model.activation=linear",
+            "--set",
+            "model.K=1",
+            "--set",
+            "model.M=1",
+            "--set",
+            "algorithm.name=arm",
+            "--set",
+            "algorithm.eta_J=3",
+            "--set",
+            "algorithm.eta_0=0",
+            "--set",
+            "algorithm.val_size=1",
+            "--set",
+            "tasks.head_mean=1.0",
+            "--set",
+            "tasks.head_cov=0.0",
+            "--set",
+            "init.w=[1.0]",
+        ]
+    )
     assert rc == 1
     ds = load(out)
     assert ds.attrs["status"] < 0 and "at alpha" in ds.attrs["message"]
     assert np.isfinite(ds.Q.values).all()
+
+
+@pytest.mark.parametrize(
+    "command", ["ode", "simulate", "compare", "sweep", "plot", "linear", "reproduce"]
+)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: teacherstudent " + command in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out

@@ -83,10 +83,20 @@ def test_finite_train_size_is_refused_by_the_ode_with_a_reason():
 
 
 def test_overrides_parse_toml_literals_and_bare_words():
-    o = parse_overrides(["algorithm.eta_J=2", "algorithm.name=anil", "algorithm.val_size=inf",
-                         "init.w=[1.0, 2.0, 3.0]"])
-    assert o == {"algorithm.eta_J": 2, "algorithm.name": "anil", "algorithm.val_size": math.inf,
-                 "init.w": [1.0, 2.0, 3.0]}
+    o = parse_overrides(
+        [
+            "algorithm.eta_J=2",
+            "algorithm.name=anil",
+            "algorithm.val_size=inf",
+            "init.w=[1.0, 2.0, 3.0]",
+        ]
+    )
+    assert o == {
+        "algorithm.eta_J": 2,
+        "algorithm.name": "anil",
+        "algorithm.val_size": math.inf,
+        "init.w": [1.0, 2.0, 3.0],
+    }
     cfg = load_config(None, o)
     assert cfg["algorithm"]["eta_J"] == 2.0 and cfg["algorithm"]["val_size"] == math.inf
     with pytest.raises(ConfigError, match="table.key=value"):
@@ -94,8 +104,12 @@ def test_overrides_parse_toml_literals_and_bare_words():
 
 
 def test_toml_round_trip(tmp_path):
-    cfg = load_config({"tasks": {"head_cov": [[1.0, 0.2, 0.0], [0.2, 1.0, 0.0], [0.0, 0.0, 0.5]]},
-                       "algorithm": {"val_size": 4}})
+    cfg = load_config(
+        {
+            "tasks": {"head_cov": [[1.0, 0.2, 0.0], [0.2, 1.0, 0.0], [0.0, 0.0, 0.5]]},
+            "algorithm": {"val_size": 4},
+        }
+    )
     path = tmp_path / "c.toml"
     path.write_text(to_toml(cfg))
     again = load_config(path)

@@ -27,13 +27,25 @@ def _config(rng, name, **extra):
     K, M = int(rng.integers(1, 5)), int(rng.integers(1, 5))
     A = rng.standard_normal((M, M))
     cfg = {
-        "model": {"K": K, "M": M, "readout": str(rng.choice(["sqrt", "none", "mean"])),
-                  "noise": float(rng.uniform(0, 0.5))},
-        "tasks": {"head_mean": rng.standard_normal(M).tolist(), "head_cov": (A @ A.T / M).tolist(),
-                  "gamma": float(rng.uniform(0.3, 1.0))},
-        "algorithm": {"name": name, "eta_J": float(rng.uniform(0.2, 2)), "eta_w": float(rng.uniform(0.5, 3)),
-                      "eta_0": float(rng.uniform(0.1, 1)), "inner_steps": int(rng.integers(1, 4)),
-                      "val_size": int(rng.integers(1, 6))},
+        "model": {
+            "K": K,
+            "M": M,
+            "readout": str(rng.choice(["sqrt", "none", "mean"])),
+            "noise": float(rng.uniform(0, 0.5)),
+        },
+        "tasks": {
+            "head_mean": rng.standard_normal(M).tolist(),
+            "head_cov": (A @ A.T / M).tolist(),
+            "gamma": float(rng.uniform(0.3, 1.0)),
+        },
+        "algorithm": {
+            "name": name,
+            "eta_J": float(rng.uniform(0.2, 2)),
+            "eta_w": float(rng.uniform(0.5, 3)),
+            "eta_0": float(rng.uniform(0.1, 1)),
+            "inner_steps": int(rng.integers(1, 4)),
+            "val_size": int(rng.integers(1, 6)),
+        },
     }
     for key, value in extra.items():
         table, k = key.split(".")

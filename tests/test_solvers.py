@@ -17,7 +17,11 @@ def _smooth_problem():
             "model": {"K": 2, "M": 2, "readout": "none"},
             "tasks": {"head_mean": 1.0, "head_cov": 0.0},
             "algorithm": {"name": "arm", "eta_J": 0.8, "eta_0": 0.5, "val_size": 1},
-            "init": {"Q": [[0.6, 0.1], [0.1, 0.4]], "R": [[0.3, -0.1], [0.2, 0.25]], "w": [0.7, 1.3]},
+            "init": {
+                "Q": [[0.6, 0.1], [0.1, 0.4]],
+                "R": [[0.3, -0.1], [0.2, 0.25]],
+                "w": [0.7, 1.3],
+            },
         }
     )
 
@@ -57,7 +61,9 @@ def test_adaptive_matches_rk4_small_dt_through_plateau_escape():
 
 
 def test_states_are_saved_exactly_at_requested_alpha():
-    cfg = load_config(_smooth_problem(), {"run.save_alpha": [0.0, 0.1, 0.25, 1.0], "run.alpha_max": 1.0})
+    cfg = load_config(
+        _smooth_problem(), {"run.save_alpha": [0.0, 0.1, 0.25, 1.0], "run.alpha_max": 1.0}
+    )
     vf = VectorField.from_config(cfg)
     sol = solve(vf, Solver("euler", dt=0.3), SaveAt.from_config(cfg))
     np.testing.assert_array_equal(sol.alpha, [0.0, 0.1, 0.25, 1.0])

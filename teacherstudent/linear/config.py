@@ -7,7 +7,8 @@ inner_steps tau rounds algorithms seeds init task_pool``.  Extensions (all with 
 - ``init_scale``: ``B_0`` is scaled so that ``α B_0ᵀB_0 ≈ init_scale² I``;
 - ``head_init``: ``w_0 = head_init · N(0, I_k')`` (default ``0``: ``w_0 = 0``);
 - ``imaml_lambda``: regularisation ``λ`` of the iMAML inner problem (``"auto"`` = ``1/α``);
-- ``record_every``: record the metrics every that many rounds (the last round always).
+- ``record_every``: record the metrics every that many rounds (the last round always);
+- ``test_tasks``: number of fixed test heads per seed for ``post_error_full`` (0: not computed).
 
 Conventions: ``m_in``/``m_out`` = ``"inf"`` is the population loss; ``k_model`` defaults to
 ``k``; ``seeds`` is a count (ids ``0..seeds-1``) or an explicit list of non-negative ids;
@@ -78,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "head_init": 0.0,
     "imaml_lambda": "auto",
     "record_every": 1,
+    "test_tasks": 32,
 }
 
 
@@ -146,6 +148,7 @@ CHECKS = {
     "head_init": _nonneg,
     "imaml_lambda": _lambda,
     "record_every": _pos_int,
+    "test_tasks": lambda k, v: _pos_int(k, v, 0),
 }
 
 
@@ -165,7 +168,9 @@ def load_config(
         raw = apply_overrides(raw, dotted)
     for table in raw:
         if table != "linear":
-            raise ConfigError(f"unknown table [{table}]: 'teacherstudent linear' takes only [linear]")
+            raise ConfigError(
+                f"unknown table [{table}]: 'teacherstudent linear' takes only [linear]"
+            )
     p = validate_table("linear", raw.get("linear", {}), DEFAULTS, CHECKS)
     if p["k"] > p["d"]:
         raise ConfigError(f"linear.k must be <= linear.d = {p['d']}, got {p['k']}")
@@ -182,6 +187,11 @@ def load_config(
         )
     if p["init"] == "near" and p["init_dist"] >= 1.0:
         raise ConfigError("linear.init_dist must be < 1 for init = \"near\"")
+    if p["init"] == "near" and p["k"] + p["k_model"] > p["d"]:
+        raise ConfigError(
+            "linear.init = \"near\" needs k + k_model <= d (room for the perturbation "
+            f"in col(B_*)^⊥); got d = {p['d']}, k = {p['k']}, k_model = {p['k_model']}"
+        )
     head_mean_vector(p)  # shape check
     return {"linear": p}
 

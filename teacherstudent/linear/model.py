@@ -75,7 +75,10 @@ class SampleLoss(TaskLoss):
         self.y = y
         self.m = X.shape[2]
         self.c = (y[..., None, :] @ X)[..., 0, :] / self.m
-        self.yy = np.sum(y * y, axis=-1) / self.m
+
+    @property
+    def yy(self) -> np.ndarray:
+        return np.sum(self.y * self.y, axis=-1) / self.m
 
     def cov(self, r: np.ndarray) -> np.ndarray:
         Xr = (self.X @ r[..., None])[..., 0]  # (S, n, m)

@@ -1,0 +1,72 @@
+"""``teacherstudent sweep SPEC.toml [--scheduler tcp://HOST:PORT] [--workers N] [-o STORE]``.
+
+Runs (or resumes) the grid of a sweep spec on Dask and writes ``STORE/sweep.nc``; re-running
+the same command computes only the points missing from the store. Exit status 0 when every
+point succeeded, 1 when some failed (their status and message are in the store), 2 on
+invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "grids of runs on Dask (resumable, fault-tolerant); results in one netCDF store"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="sweep spec (TOML): kind, base, [grid] or [[points]]")
+    parser.add_argument("-o", "--output", default=None,
+                        help="store folder (default: SPEC name + '.sweep' in the current folder)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="connect to an existing Dask cluster instead of a local one")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (default: the number of cores; "
+                        "ignored with --scheduler)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="points per Dask task (default: the spec's, else automatic)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the spec and every point, print the plan, run nothing")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..config import ConfigError
+    from .runner import run_sweep
+    from .spec import load_spec
+    from .store import Store
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    spec = load_spec(args.spec)
+    store = Path(args.output) if args.output else Path(Path(args.spec).stem + ".sweep")
+    if args.check:
+        done = Store(store).scan()
+        n_done = sum(p.key in done for p in spec.points)
+        print(f"{spec.name}: kind {spec.kind}, {len(spec.points)} points "
+              f"({' x '.join(map(str, spec.shape))} over {', '.join(spec.dims)}), "
+              f"{n_done} already in {store}")
+        return 0
+    ds = run_sweep(spec, store=store, workers=args.workers, scheduler=args.scheduler,
+                   progress=not args.quiet, chunk_size=args.chunk_size)
+    if not args.quiet:
+        _summary(ds, store)
+    return 0 if int((ds["status"] < 0).sum()) == 0 else 1
+
+
+def _summary(ds, store: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    a = ds.attrs
+    t = Table(title=f"teacherstudent sweep — {a['sweep_name']} ({a['sweep_kind']})",
+              show_header=False)
+    t.add_row("grid", ", ".join(f"{d} ({n})" for d, n in ds["status"].sizes.items()))
+    t.add_row("points", f"{a['n_points']} ({a['n_ok']} ok, {a['n_failed']} failed)")
+    t.add_row("computed / from store", f"{a['n_computed']} / {a['n_skipped']}")
+    t.add_row("wall time", f"{a['wall_time_s']:.2f} s")
+    t.add_row("store", str(store / "sweep.nc"))
+    Console(file=sys.stdout).print(t)
