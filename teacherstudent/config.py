@@ -94,6 +94,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "test_tasks": 0,  # > 0: also estimate eg on that many fresh tasks
         "test_samples": 1000,
         "base_seed": 0,
+        "rng": "numba",  # CPU normal generator: "numba" (xoshiro256++ ziggurat) or "numpy" (PCG64)
     },
 }
 
@@ -257,6 +258,7 @@ CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "test_tasks": lambda k, v: _pos_int(k, v, 0),
         "test_samples": _pos_int,
         "base_seed": _int_any,
+        "rng": _choice(("numba", "numpy")),
     },
 }
 

@@ -24,6 +24,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -152,9 +153,12 @@ def _warm() -> None:
 def _pool(n_jobs: int, workers: int):
     if workers <= 1 or n_jobs < 4:
         return None
+    # fork inherits the loaded numba kernels; but once the simulation's parallel (OpenMP)
+    # kernels have run in this process, forking is unsafe, so start fresh workers then.
+    method = "forkserver" if "teacherstudent.simulation.fastcpu" in sys.modules else "fork"
     try:
-        ctx = mp.get_context("fork")
-    except ValueError:  # no fork on this platform
+        ctx = mp.get_context(method)
+    except ValueError:  # not available on this platform
         ctx = None
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 

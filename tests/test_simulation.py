@@ -13,14 +13,18 @@ from teacherstudent.cli import main as cli_main
 from teacherstudent.config import ConfigError, build_problem, load_config
 from teacherstudent.dataset import load
 from teacherstudent.simulation import compare, simulate
+from teacherstudent.simulation import runner as sim_runner
 from teacherstudent.simulation.algorithms import (
     Rates,
     Task,
+    draw_and_run_chunk,
     draw_chunk,
     incremental_applies,
     inner_loop,
     meta_gradients,
+    numba_applies,
     run_chunk_incremental,
+    run_chunk_numba,
     update,
     validation_loss,
 )
@@ -207,6 +211,114 @@ def test_incremental_path_equals_the_generic_update(name):
     run_chunk_incremental(net, rates, J2, B, w2, chunk)
     torch.testing.assert_close(J2, J1, rtol=0, atol=1e-10)
     torch.testing.assert_close(w2, w1, rtol=0, atol=1e-12)
+
+
+def _incremental_setup(name, V, noise, readout, activation="erf", S=3, N=70, seed=0):
+    cfg = _cfg(algorithm={"name": name, "eta_J": 1.0, "eta_w": 2.0, "eta_0": 0.7,
+                          "val_size": V, "inner_steps": 2},
+               model={"noise": noise, "readout": readout, "activation": activation},
+               tasks={"head_mean": 0.2, "head_cov": 0.6}, init={"R": 0.1, "w": 0.5})
+    net = Network.from_config(cfg, N, CPU, F64)
+    rates = Rates.from_config(cfg)
+    p = build_problem(cfg)
+    W = initial_weights(net, p.Q0, p.R0, p.T, ReplicaStreams(list(range(seed, seed + S)), CPU,
+                                                              F64))
+    J, B = W[:, :3].contiguous(), W[:, 3:].contiguous()
+    w = torch.as_tensor(p.w0).expand(S, 3).clone()
+    return net, rates, J, B, w
+
+
+@pytest.mark.parametrize("readout", ["sqrt", "none"])
+@pytest.mark.parametrize("noise", [0.0, 0.2])
+@pytest.mark.parametrize("V", [1, 3])
+@pytest.mark.parametrize("name", ["fo-anil", "arm"])
+def test_numba_chunk_kernel_equals_the_torch_path(name, V, noise, readout):
+    """The Numba kernel (CPU hot path) against the torch reference of the same update."""
+    net, rates, J1, B, w1 = _incremental_setup(name, V, noise, readout)
+    assert numba_applies(net, rates)
+    J2, w2 = J1.clone(), w1.clone()
+    chunk = draw_chunk(net, rates, ReplicaStreams([7, 8, 9], CPU, F64), 120)
+    run_chunk_incremental(net, rates, J1, B, w1, chunk)
+    run_chunk_numba(net, rates, J2, B, w2, chunk)
+    torch.testing.assert_close(J2, J1, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w2, w1, rtol=0, atol=1e-13)
+
+
+def test_numba_chunk_kernel_linear_activation():
+    net, rates, J1, B, w1 = _incremental_setup("fo-anil", 2, 0.1, "sqrt", activation="linear")
+    J2, w2 = J1.clone(), w1.clone()
+    chunk = draw_chunk(net, rates, ReplicaStreams([3, 4, 5], CPU, F64), 60)
+    run_chunk_incremental(net, rates, J1, B, w1, chunk)
+    run_chunk_numba(net, rates, J2, B, w2, chunk)
+    torch.testing.assert_close(J2, J1, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w2, w1, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_fused_draws_equal_draw_chunk_then_kernel(noise):
+    """Drawing inside the kernel consumes each stream exactly like :func:`draw_chunk`."""
+    net, rates, J1, B, w1 = _incremental_setup("fo-anil", 2, noise, "sqrt")
+    J2, w2 = J1.clone(), w1.clone()
+    s1, s2 = (ReplicaStreams([11, 12, 13], CPU, F64) for _ in range(2))
+    for C in (50, 7):
+        run_chunk_numba(net, rates, J1, B, w1, draw_chunk(net, rates, s1, C))
+        draw_and_run_chunk(net, rates, J2, B, w2, s2, C)
+    assert torch.equal(J1, J2) and torch.equal(w1, w2)
+    np.testing.assert_array_equal(s1.get_state()["state"], s2.get_state()["state"])
+
+
+def test_replica_results_do_not_depend_on_threads_or_batching(tmp_path):
+    import numba
+
+    cfg = _small(model={"noise": 0.1})
+    kw = {"N": 60, "device": "cpu", "progress": False, "checkpoint": tmp_path / "t.pt"}
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(cfg, seeds=3, **kw)
+    finally:
+        numba.set_num_threads(threads)
+    full = simulate(cfg, seeds=3, **kw)
+    two = simulate(cfg, seeds=2, **kw)
+    assert full.attrs["fast_path"] == "numba kernel, draws fused"
+    for name in ("Q", "R", "w", "eg"):
+        np.testing.assert_array_equal(one[name].values, full[name].values)
+        np.testing.assert_array_equal(two[name].values, full[name].values[:2])
+
+
+def _with_rng(monkeypatch, cfg, kind):
+    """``simulation.rng = kind``: through the config when it knows the key, else the default."""
+    try:
+        load_config({**cfg, "simulation": {**cfg.get("simulation", {}), "rng": kind}})
+    except ConfigError:
+        monkeypatch.setattr(sim_runner, "DEFAULT_KIND", kind)
+        return cfg
+    return {**cfg, "simulation": {**cfg.get("simulation", {}), "rng": kind}}
+
+
+def test_numpy_streams_run_and_resume(tmp_path, monkeypatch):
+    cfg = _with_rng(monkeypatch, _small(), "numpy")
+    kw = {"N": 50, "seeds": 2, "device": "cpu", "progress": False}
+    full = simulate(cfg, checkpoint=tmp_path / "a.pt", **kw)
+    assert full.attrs["rng"] == "numpy PCG64" and full.attrs["fast_path"] == "numba kernel"
+    simulate(cfg, checkpoint=tmp_path / "b.pt", stop_alpha=1.0, **kw)
+    resumed = simulate(cfg, checkpoint=tmp_path / "b.pt", resume=True, **kw)
+    for name in ("Q", "R", "w", "eg"):
+        np.testing.assert_array_equal(resumed[name].values, full[name].values)
+    # a checkpoint of numpy streams does not resume a run with the numba streams
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="different run"):
+        simulate(_small(), checkpoint=tmp_path / "b.pt", resume=True, **kw)
+
+
+def test_float32_runs_the_torch_incremental_path():
+    cfg = _small()
+    kw = {"N": 50, "seeds": 2, "device": "cpu", "progress": False}
+    d64 = simulate(cfg, dtype="float64", **kw)
+    d32 = simulate(cfg, dtype="float32", **kw)
+    assert d32.attrs["fast_path"] == "torch incremental"
+    np.testing.assert_allclose(d32.Q.values, d64.Q.values, atol=1e-3)
+    np.testing.assert_allclose(d32.eg.values, d64.eg.values, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- runs

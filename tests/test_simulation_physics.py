@@ -17,7 +17,7 @@ import torch
 
 from teacherstudent.config import build_problem, load_config
 from teacherstudent.drift import VectorField
-from teacherstudent.simulation import compare
+from teacherstudent.simulation import compare, simulate
 from teacherstudent.simulation.algorithms import Rates, draw_chunk, update
 from teacherstudent.simulation.model import Network, initial_weights, stacked_overlaps
 from teacherstudent.simulation.rng import ReplicaStreams
@@ -105,6 +105,51 @@ def test_short_run_follows_the_ode():
     assert ds.attrs["max_abs_deg"] < 2e-3
     assert ds.attrs["max_abs_dR"] < 0.05
     assert float(ds.eg_ode.isel(alpha=-1)) < 0.16  # the transition has started
+
+
+def _maml_pair(N: int, eta_in_J: float, inner_steps: int, seeds: int = 3):
+    base = {
+        "algorithm": {"name": "maml", "eta_J": 4.0, "eta_w": 9.0, "eta_in_J": eta_in_J,
+                      "inner_steps": inner_steps},
+        "init": {"R": 0.3},
+        "run": {"alpha_max": 1.0, "save_alpha": [0.0, 0.5, 1.0]},
+    }
+    ref = {**base, "algorithm": {**base["algorithm"], "name": "anil"}}
+    m = simulate(base, N=N, seeds=seeds, device="cpu", progress=False)
+    a = simulate(ref, N=N, seeds=seeds, device="cpu", progress=False)
+    return m, a
+
+
+def test_maml_and_anil_share_random_numbers():
+    """Common random numbers (the maml-limit study relies on them): with eta_in_J = 0 MAML
+    is ANIL, and the same seeds give the same initial weights and the same task sequence,
+    so the two runs agree to rounding."""
+    m, a = _maml_pair(N=200, eta_in_J=0.0, inner_steps=2)
+    np.testing.assert_allclose(m.Q.values, a.Q.values, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(m.eg.values, a.eg.values, rtol=0, atol=1e-10)
+
+
+def test_same_seed_maml_gap_falls_like_one_over_N():
+    """The same-seed gap eps_maml - eps_anil (two inner steps) is O(1/N)."""
+    gaps = []
+    for N in (100, 400):
+        m, a = _maml_pair(N=N, eta_in_J=6.0, inner_steps=2)
+        gaps.append(float(np.abs((m.eg - a.eg).mean("seed")).max()))
+    assert gaps[1] > 0
+    ratio = gaps[0] / gaps[1]
+    assert 2.5 < ratio < 6.5, gaps  # 4 for an exact 1/N
+
+
+def test_power_fit_and_bootstrap_helpers():
+    from teacherstudent.simulation.studies import bootstrap_fit, fit_power
+
+    N = np.array([250.0, 1000.0, 4000.0])
+    a, c = fit_power(N, 3.0 * N**-0.5)
+    assert abs(a - 0.5) < 1e-12 and abs(c - 3.0) < 1e-9
+    rng = np.random.default_rng(0)
+    samples = [2.0 * n**-1.0 * (1 + 0.01 * rng.standard_normal(200)) for n in N]
+    vals, errs, a, a_err, _ = bootstrap_fit(N, samples)
+    assert abs(a - 1.0) < 0.05 and 0 < a_err < 0.05 and np.all(errs > 0)
 
 
 @pytest.mark.slow

@@ -35,12 +35,26 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from .model import Network, stacked_overlaps
 from .rng import ReplicaStreams
 
-__all__ = ["Rates", "Task", "TaskChunk", "draw_chunk", "adapt_head", "inner_loop", "update"]
+__all__ = [
+    "Rates",
+    "Task",
+    "TaskChunk",
+    "draw_chunk",
+    "adapt_head",
+    "inner_loop",
+    "update",
+    "incremental_applies",
+    "run_chunk_incremental",
+    "numba_applies",
+    "run_chunk_numba",
+    "draw_and_run_chunk",
+]
 
 EXACT = ("anil", "maml")
 ADAPTS_J = ("maml", "fo-maml")
@@ -325,3 +339,88 @@ def run_chunk_incremental(
         C[:, :K, :K] += (eta * eta) * (At @ G_all[:, c] @ A)
         J.baddbmm_(At, x, alpha=-eta)
         w.sub_(gw, alpha=rates.eta_0 / N)
+
+
+def numba_applies(net: Network, rates: Rates) -> bool:
+    """The CPU float64 case of :func:`incremental_applies`, run by :func:`run_chunk_numba`."""
+    return (
+        incremental_applies(net, rates)
+        and net.device.type == "cpu"
+        and net.dtype == torch.float64
+    )
+
+
+def run_chunk_numba(
+    net: Network,
+    rates: Rates,
+    J: torch.Tensor,
+    B: torch.Tensor,
+    w: torch.Tensor,
+    chunk: TaskChunk,
+) -> None:
+    """:func:`run_chunk_incremental` as one Numba kernel over replicas and tasks (CPU, float64).
+
+    Same arithmetic per task (:func:`~teacherstudent.simulation.fastcpu.chunk_incremental`),
+    without the per-task overhead of ~25 small torch operations; the replicas run in parallel
+    and each replica's result does not depend on the number of threads.  ``J``, ``B``, ``w``
+    are updated in place through their shared NumPy views (they must be contiguous).
+    """
+    from . import fastcpu
+
+    x = chunk.x_val.contiguous().numpy()
+    S, C, V = x.shape[:3]
+    xi = chunk.xi_val.contiguous().numpy() if chunk.xi_val is not None else np.zeros((S, C, 0))
+    fastcpu.chunk_incremental(
+        *_weights_np(J, B, w), x, chunk.z_u.contiguous().numpy(), xi, *_kernel_args(net, rates)
+    )
+
+
+def draw_and_run_chunk(
+    net: Network,
+    rates: Rates,
+    J: torch.Tensor,
+    B: torch.Tensor,
+    w: torch.Tensor,
+    streams: ReplicaStreams,
+    C: int,
+) -> None:
+    """``run_chunk_numba(draw_chunk(…, streams, C))`` in one kernel (``streams.kind = "numba"``).
+
+    Each replica draws its chunk from its own stream in the order of :func:`draw_chunk` into
+    scratch memory of its own (:func:`~teacherstudent.simulation.fastcpu.chunk_drawn`) and
+    runs its tasks at once: the same numbers and the same arithmetic as the two steps, without
+    writing the chunk's inputs of all replicas to memory.
+    """
+    from . import fastcpu
+
+    if streams.kind != "numba" or streams.state is None:
+        raise ValueError("draw_and_run_chunk needs numba streams")
+    V = int(rates.V)
+    fastcpu.chunk_drawn(
+        streams.state, *_weights_np(J, B, w), int(C), V, net.noise > 0, *_kernel_args(net, rates)
+    )
+
+
+def _weights_np(J: torch.Tensor, B: torch.Tensor, w: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """NumPy views (shared memory) of the weights, updated in place by the kernels."""
+    if not (J.is_contiguous() and B.is_contiguous() and w.is_contiguous()):
+        raise ValueError("the Numba kernels need contiguous J, B and w")
+    return J.numpy(), B.numpy(), w.numpy()
+
+
+def _kernel_args(net: Network, rates: Rates) -> tuple[Any, ...]:
+    """Head law, scales, noise, rates and activation in the kernels' argument order."""
+    from . import fastcpu
+
+    return (
+        np.ascontiguousarray(net.u_mean.numpy()),
+        np.ascontiguousarray(net.u_sqrt.numpy()),
+        float(net.s_K),
+        float(net.s_M),
+        float(net.noise),
+        float(rates.eta_J),
+        float(rates.eta_w),
+        float(rates.eta_0),
+        int(rates.inner_steps),
+        fastcpu.LINEAR if net.linear else fastcpu.ERF,
+    )

@@ -25,15 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..config import ConfigError, load_config, parse_overrides
     from ..dataset import save
+    from .cli_simulate import load_args_config
     from .compare import compare, deviation_table, plot_compare
 
-    cfg = load_config(args.config, parse_overrides(args.overrides))
-    for name in ("N", "seeds"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise ConfigError(f"--{name} must be a positive integer, got {v}")
+    cfg = load_args_config(args)
     ds = compare(
         cfg, N=args.N, seeds=args.seeds, device=args.device, per_seed=args.per_seed,
         progress=not args.no_progress and sys.stderr.isatty(),

@@ -34,16 +34,23 @@ def checkpoint_path(cfg: dict, output: Path, given: str | None) -> Path:
     return output.with_suffix(".ckpt.pt")
 
 
-def main(args: argparse.Namespace) -> int:
+def load_args_config(args: argparse.Namespace) -> dict:
+    """The configuration of CONFIG + --set, with --N/--seeds checked (shared with compare)."""
     from ..config import ConfigError, load_config, parse_overrides
-    from ..dataset import save
-    from .runner import simulate
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
     for name in ("N", "seeds"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise ConfigError(f"--{name} must be a positive integer, got {v}")
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..dataset import save
+    from .runner import simulate
+
+    cfg = load_args_config(args)
     out = Path(args.output)
     ds = simulate(
         cfg,

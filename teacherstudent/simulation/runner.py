@@ -11,7 +11,11 @@ and a resumed run reproduces an uninterrupted one.  Tasks are drawn in chunks (a
 up to ``MAX_CHUNK`` tasks at once) whose boundaries depend only on the settings.  For
 ``arm``/``fo-anil`` with finite V, ``P = ∞`` and ``γ = 1`` the chunk runs through
 :func:`~teacherstudent.simulation.algorithms.run_chunk_incremental` (same update, overlaps
-carried along); otherwise through :func:`~teacherstudent.simulation.algorithms.update`.
+carried along; on CPU in float64 as one Numba kernel,
+:func:`~teacherstudent.simulation.algorithms.run_chunk_numba`); otherwise through
+:func:`~teacherstudent.simulation.algorithms.update`.  The CPU random streams are Numba
+``xoshiro256++`` generators by default (``simulation.rng = "numba"``; ``"numpy"`` for NumPy's
+PCG64), see :mod:`~teacherstudent.simulation.rng`.
 
 **Recorded** on the α grid of the ODE (:class:`~teacherstudent.ode.SaveAt`; the state is
 taken after ``round(α N)`` tasks): the measured overlaps ``Q = JJᵀ/N``, ``R = JBᵀ/N``
@@ -55,9 +59,12 @@ from .algorithms import (
     Rates,
     adapt_head,
     chunk_numbers,
+    draw_and_run_chunk,
     draw_chunk,
     incremental_applies,
+    numba_applies,
     run_chunk_incremental,
+    run_chunk_numba,
     update,
 )
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -69,7 +76,7 @@ from .model import (
     resolve_device,
     stacked_overlaps,
 )
-from .rng import ReplicaStreams
+from .rng import DEFAULT_KIND, XOSHIRO, ReplicaStreams
 
 __all__ = ["simulate", "EVAL_SEED_OFFSET", "DEFAULT_TEST_TASKS"]
 
@@ -85,8 +92,8 @@ def _resolve(config: Any, overrides: dict[str, Any] | None) -> dict[str, Any]:
     return load_config(config, overrides)
 
 
-def _fingerprint(cfg: dict[str, Any], N: int, S: int, dtype: torch.dtype) -> str:
-    text = to_toml(cfg) + f"\nN={N}\nseeds={S}\ndtype={dtype}\n"
+def _fingerprint(cfg: dict[str, Any], N: int, S: int, dtype: torch.dtype, rng: str) -> str:
+    text = to_toml(cfg) + f"\nN={N}\nseeds={S}\ndtype={dtype}\nrng={rng}\n"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -236,7 +243,8 @@ def simulate(
     stops = np.unique(np.concatenate([save_tasks, ckpt_tasks]))
     chunk = int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // (S * chunk_numbers(net, rates)))))
     ckpt_path = Path(checkpoint or sim["checkpoint"] or "sim-checkpoint.pt")
-    fingerprint = _fingerprint(cfg, N, S, dt)
+    rng_kind = str(sim.get("rng", DEFAULT_KIND))
+    fingerprint = _fingerprint(cfg, N, S, dt, rng_kind)
     seed_ids = [sim["base_seed"] + r for r in range(S)]
     finite_P = rates.needs_train
     n_test = sim["test_tasks"] if sim["test_tasks"] > 0 else (DEFAULT_TEST_TASKS if finite_P else 0)
@@ -255,8 +263,8 @@ def simulate(
     wall_before = 0.0
     if resume:
         st = load_checkpoint(ckpt_path, fingerprint)
-        gens = ReplicaStreams(seed_ids, dev, dt)
-        egens = ReplicaStreams([s + EVAL_SEED_OFFSET for s in seed_ids], dev, dt)
+        gens = ReplicaStreams(seed_ids, dev, dt, rng_kind)
+        egens = ReplicaStreams([s + EVAL_SEED_OFFSET for s in seed_ids], dev, dt, rng_kind)
         gens.set_state(st["gens"])
         egens.set_state(st["eval_gens"])
         J = st["J"].to(dev)
@@ -267,8 +275,8 @@ def simulate(
         t = int(st["t"])
         wall_before = float(st["wall"])
     else:
-        gens = ReplicaStreams(seed_ids, dev, dt)
-        egens = ReplicaStreams([s + EVAL_SEED_OFFSET for s in seed_ids], dev, dt)
+        gens = ReplicaStreams(seed_ids, dev, dt, rng_kind)
+        egens = ReplicaStreams([s + EVAL_SEED_OFFSET for s in seed_ids], dev, dt, rng_kind)
         W = initial_weights(net, p.Q0, p.R0, p.T, gens)
         J, B = W[:, :K].contiguous(), W[:, K:].contiguous()
         del W
@@ -317,6 +325,12 @@ def simulate(
         bar_task = bar.add_task("run", total=total, completed=t)
 
     fast = incremental_applies(net, rates)
+    run_chunk = run_chunk_numba if numba_applies(net, rates) else run_chunk_incremental
+    fused = run_chunk is run_chunk_numba and gens.kind == "numba"
+    if dev.type == "cpu" and (rng_kind == "numba" or run_chunk is run_chunk_numba):
+        from .fastcpu import warmup
+
+        warmup()  # compile / load the Numba kernels outside the timed region
     threads = torch.get_num_threads()
     if dev.type == "cpu" and S * N * (K + M) < SMALL_WORK:
         torch.set_num_threads(1)  # small batched ops: threading costs more than it gains
@@ -329,12 +343,15 @@ def simulate(
             for stop in stops[stops > t]:
                 while t < stop:
                     C = int(min(chunk, stop - t))
-                    ch = draw_chunk(net, rates, gens, C)
-                    if fast:
-                        run_chunk_incremental(net, rates, J, B, w, ch)
+                    if fused:
+                        draw_and_run_chunk(net, rates, J, B, w, gens, C)
                     else:
-                        for c in range(C):
-                            update(net, rates, J, w, ch.task(c, net, B))
+                        ch = draw_chunk(net, rates, gens, C)
+                        if fast:
+                            run_chunk(net, rates, J, B, w, ch)
+                        else:
+                            for c in range(C):
+                                update(net, rates, J, w, ch.task(c, net, B))
                     t += C
                     if bar is not None:
                         bar.update(bar_task, completed=t)
@@ -363,10 +380,23 @@ def simulate(
         if bar is not None:
             bar.stop()
     wall = wall_before + time.perf_counter() - t0
-    return _to_dataset(
+    ds = _to_dataset(
         cfg, net, rates, alpha, save_tasks, rec, T_meas, diverged, t, wall, finite_P,
         n_test, n_samples, stopped_early,
     )
+    ds.attrs["rng"] = {"numba": XOSHIRO, "numpy": "numpy PCG64", "torch": "torch.Generator"}[
+        gens.kind
+    ]
+    if dev.type == "cpu":
+        import numba
+
+        ds.attrs["numba_threads"] = numba.get_num_threads()
+    ds.attrs["fast_path"] = (
+        "numba kernel, draws fused" if fused
+        else "numba kernel" if fast and run_chunk is run_chunk_numba
+        else "torch incremental" if fast else "generic update"
+    )
+    return ds
 
 
 def _to_dataset(
