@@ -30,9 +30,9 @@ ARM = {
 
 
 @njit
-def _loop(n, y, pi, pf, T, ubar, Su, dy, work):
+def _loop(n, y, pi, pf, T, ubar, Su, dy, ws):
     for _ in range(n):
-        rhs(y, pi, pf, T, ubar, Su, dy, work)
+        rhs(y, pi, pf, T, ubar, Su, dy, ws)
 
 
 def best_of(fn, repeats=7):
@@ -51,9 +51,9 @@ def drift_us(raw, n=20_000):
     K, M = vf.problem.K, vf.problem.M
     y[K * K : K * K + K * M] = 0.3 * rng.standard_normal(K * M)
     dy = np.empty_like(y)
-    work = np.empty(vf.work_size)
-    _loop(1, y, *vf.args, dy, work)
-    return best_of(lambda: _loop(n, y, *vf.args, dy, work)) / n * 1e6
+    ws = vf.workspace()
+    _loop(1, y, *vf.args, dy, ws)
+    return best_of(lambda: _loop(n, y, *vf.args, dy, ws)) / n * 1e6
 
 
 def run_s(raw, **overrides):

@@ -47,7 +47,7 @@ from numba import njit
 from .config import Problem, build_problem
 from .integrals import LINEAR, activation_code, i2_matrix, i3_tensor, i4_tensor, j2_matrix
 
-__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "workspace_size"]
+__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
 
 ARM, FO_ANIL, ANIL = 0, 1, 2
 ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "fo-maml": FO_ANIL}
@@ -59,45 +59,40 @@ _TWO_PI = 2.0 / math.pi
 
 
 # --------------------------------------------------------------------------- pieces
-# The hot kernel takes one workspace buffer and carves it into views: no allocation per
-# evaluation (a dozen small heap allocations would cost as much as the integrals).
-@njit(cache=True, inline="always")
-def _v1(work, o, n):
-    return work[o : o + n], o + n
-
-
-@njit(cache=True, inline="always")
-def _v2(work, o, n, m):
-    return work[o : o + n * m].reshape((n, m)), o + n * m
-
-
-@njit(cache=True, inline="always")
-def _v3(work, o, n, m, q):
-    return work[o : o + n * m * q].reshape((n, m, q)), o + n * m * q
-
-
-@njit(cache=True, inline="always")
-def _v4(work, o, n, m, q, r):
-    return work[o : o + n * m * q * r].reshape((n, m, q, r)), o + n * m * q * r
-
-
+# The hot kernel works in caller-owned arrays (a tuple made once per integration by
+# make_workspace): no allocation and no array views per evaluation (each view costs a
+# reference-count round trip, a dozen of them as much as the Gaussian integrals).
 @njit(cache=True)
-def workspace_size(K, M, L, s):
-    """Length of the float64 workspace that :func:`rhs` needs (an upper bound)."""
+def make_workspace(K, M, L, s):
+    """The scratch arrays of :func:`rhs` for ``K`` students, ``M`` teachers, ``L`` fields
+    and ``s`` inner steps."""
     F = K + M
     return (
-        L * L
-        + 3 * F * F
-        + 2 * (s + 1) * K * (M + 1)
-        + 2 * F
-        + F * M
-        + K * L * F
-        + K * K * F * F
-        + 8 * K * K
-        + 6 * K * M
-        + 4 * K
-        + 5 * F
-        + 64
+        np.empty((L, L)),  # C
+        np.empty((F, F)),  # I2m
+        np.empty((s + 1, K)),  # a
+        np.empty((s + 1, K, M)),  # W
+        np.empty(F),  # cbar
+        np.empty((F, M)),  # H
+        np.empty((F, F)),  # S
+        np.empty((K, L, F)),  # I3t
+        np.empty((K, K)),  # G[k, l] = Σ_i M2_ki I3(k, l, i)
+        np.empty((K, K, F, F)),  # X
+        np.empty(3 * F),  # scratch of i4_tensor
+        np.empty((K, K)),  # J2m
+        np.empty(F),  # Xm
+        np.empty(F),  # XSl
+        np.empty(K),  # g
+        np.empty((s + 1, K)),  # pa
+        np.empty((s + 1, K, M)),  # PM
+        np.empty((K, K)),  # EPhi
+        np.empty((K, M)),  # EPsi
+        np.empty(K),  # pbar
+        np.empty(K),  # wbar
+        np.empty((K, M)),  # PSu
+        np.empty((K, K)),  # DQ
+        np.empty((K, M)),  # DR
+        np.empty((K, K)),  # E[k, l] = (D^Q Q + γ D^R Rᵀ)_kl
     )
 
 
@@ -126,10 +121,11 @@ def _covariance(y, K, M, L, gamma, T, C):
 
 
 @njit(cache=True)
-def _adapt(w, I2m, K, M, s, eta_w, sK, sM, a, W):
-    """Inner loop: ``a[j] + W[j] u`` is the head after ``j`` population steps."""
+def _adapt(y, ow, I2m, K, M, s, eta_w, sK, sM, a, W):
+    """Inner loop from the head ``w = y[ow:ow+K]``: ``a[j] + W[j] u`` is the head after
+    ``j`` population steps."""
     for k in range(K):
-        a[0, k] = w[k]
+        a[0, k] = y[ow + k]
         for n in range(M):
             W[0, k, n] = 0.0
     c_phi = eta_w * sK * sK
@@ -148,19 +144,20 @@ def _adapt(w, I2m, K, M, s, eta_w, sK, sM, a, W):
 
 
 @njit(cache=True)
-def _coefficients(a_s, W_s, K, M, sK, sM, ubar, Su, cbar, H, S):
-    """Mean ``c̄`` and covariance ``S = HΣ_uHᵀ`` of the readout coefficients."""
+def _coefficients(a, W, j, K, M, sK, sM, ubar, Su, cbar, H, S):
+    """Mean ``c̄`` and covariance ``S = HΣ_uHᵀ`` of the readout coefficients of the head
+    ``a[j] + W[j] u``."""
     F = K + M
     for i in range(F):
         for n in range(M):
             H[i, n] = 0.0
     for k in range(K):
         for n in range(M):
-            H[k, n] = sK * W_s[k, n]
+            H[k, n] = sK * W[j, k, n]
     for n in range(M):
         H[K + n, n] = -sM
     for i in range(F):
-        acc = sK * a_s[i] if i < K else 0.0
+        acc = sK * a[j, i] if i < K else 0.0
         for n in range(M):
             acc += H[i, n] * ubar[n]
         cbar[i] = acc
@@ -198,10 +195,10 @@ def _i2_diag_deriv(C, a, act):
 
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
-def rhs(y, pi, pf, T, ubar, Su, dy, work):
+def rhs(y, pi, pf, T, ubar, Su, dy, ws):
     """Write ``dy/dα`` into ``dy``; return the number of integral domain errors.
 
-    ``work`` is a float64 scratch buffer of at least :func:`workspace_size` entries.
+    ``ws`` is the tuple of scratch arrays from :func:`make_workspace` (same K, M, L, s).
     """
     K, M = pi[P_K], pi[P_M]
     algo, act, s, L, nu0 = pi[P_ALGO], pi[P_ACT], pi[P_S], pi[P_L], pi[P_NU0]
@@ -213,22 +210,40 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
     if algo == ARM:
         s = 0
 
-    o = 0
-    C, o = _v2(work, o, L, L)
+    (
+        C,
+        I2m,
+        a,
+        W,
+        cbar,
+        H,
+        S,
+        I3t,
+        G,
+        X,
+        scratch,
+        J2m,
+        Xm,
+        XSl,
+        g,
+        pa,
+        PM,
+        EPhi,
+        EPsi,
+        pbar,
+        wbar,
+        PSu,
+        DQ,
+        DR,
+        E,
+    ) = ws
     _covariance(y, K, M, L, gamma, T, C)
-    I2m, o = _v2(work, o, F, F)
     bad = i2_matrix(C, F, act, I2m)
 
-    a, o = _v2(work, o, s + 1, K)
-    W, o = _v3(work, o, s + 1, K, M)
-    _adapt(y[ow:], I2m, K, M, s, eta_w, sK, sM, a, W)
-    cbar, o = _v1(work, o, F)
-    H, o = _v2(work, o, F, M)
-    S, o = _v2(work, o, F, F)
-    _coefficients(a[s], W[s], K, M, sK, sM, ubar, Su, cbar, H, S)
+    _adapt(y, ow, I2m, K, M, s, eta_w, sK, sM, a, W)
+    _coefficients(a, W, s, K, M, sK, sM, ubar, Su, cbar, H, S)
 
     # first-order drift of R and Q: contractions of I3 with M2
-    I3t, o = _v3(work, o, K, L, F)
     bad += i3_tensor(C, K, L, F, act, I3t)
     for k in range(K):
         for n in range(M):
@@ -236,7 +251,6 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
             for i in range(F):
                 acc += (cbar[k] * cbar[i] + S[k, i]) * I3t[k, nu0 + n, i]
             dy[oR + k * M + n] = -eta_J * acc
-    G, o = _v2(work, o, K, K)  # G[k, l] = Σ_i M2_ki I3(k, l, i)
     for k in range(K):
         for l in range(K):
             acc = 0.0
@@ -249,13 +263,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
 
     # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
-        X, o = _v4(work, o, K, K, F, F)
-        scratch, o = _v1(work, o, 3 * F)
         bad += i4_tensor(C, K, F, act, X, scratch)
-        J2m, o = _v2(work, o, K, K)
         bad += j2_matrix(C, K, act, J2m)
-        Xm, o = _v1(work, o, F)
-        XSl, o = _v1(work, o, F)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
         has_S = False
@@ -297,7 +306,6 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
                     dy[l * K + k] += c2 * v
 
     # head initialisation: g = s_K I2[λ,:] c̄ is the task-averaged gradient at w_t
-    g, o = _v1(work, o, K)
     for k in range(K):
         acc = 0.0
         for i in range(F):
@@ -311,8 +319,6 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
     # ---- exact ANIL: back-propagate through the s inner steps (A is symmetric) ----
     c_phi = eta_w * sK * sK
     # adjoint p_j = pa[j] + PM[j] u, p_s = g(u) = s_K I2[λ,:] (c0 + H u)
-    pa, o = _v2(work, o, s + 1, K)
-    PM, o = _v3(work, o, s + 1, K, M)
     for k in range(K):
         acc = 0.0
         for i in range(K):
@@ -341,13 +347,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
             acc += PM[0, k, n] * ubar[n]
         dy[ow + k] = -eta_0 * acc
     # E_Φ[a,b] = ∂F/∂Φ_ab and E_Ψ[a,n] = ∂F/∂Ψ_an, averaged over u
-    EPhi, o = _v2(work, o, K, K)
     EPhi[:, :] = 0.0
-    EPsi, o = _v2(work, o, K, M)
     EPsi[:, :] = 0.0
-    pbar, o = _v1(work, o, K)
-    wbar, o = _v1(work, o, K)
-    PSu, o = _v2(work, o, K, M)
     for j in range(s):
         for k in range(K):  # PSu = PM[j+1] Σ_u
             for n in range(M):
@@ -373,9 +374,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
             for n in range(M):
                 EPsi[k, n] += eta_w * sK * sM * (pbar[k] * ubar[n] + PSu[k, n])
     # chain rule to the overlaps: D^Q = ∂F/∂Q + (∂F/∂Q)ᵀ, D^R = ∂F/∂R^t
-    DQ, o = _v2(work, o, K, K)
     DQ[:, :] = 0.0
-    DR, o = _v2(work, o, K, M)
     for k in range(K):
         dkk = EPhi[k, k] * _i2_diag_deriv(C, k, act)
         for l in range(K):
@@ -396,7 +395,6 @@ def rhs(y, pi, pf, T, ubar, Su, dy, work):
             for m in range(M):
                 acc += gamma * DR[k, m] * T[m, n]
             dy[oR + k * M + n] -= eta_J * acc
-    E, o = _v2(work, o, K, K)  # E[k, l] = (D^Q Q + γ D^R Rᵀ)_kl
     for k in range(K):
         for l in range(K):
             acc = 0.0
@@ -435,13 +433,13 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     a = np.empty((s + 1, K))
     W = np.empty((s + 1, K, M))
     ow = K * K + K * M
-    _adapt(y[ow:], I2m, K, M, s, pf[P_ETA_W], sK, sM, a, W)
+    _adapt(y, ow, I2m, K, M, s, pf[P_ETA_W], sK, sM, a, W)
     cbar = np.empty(F)
     H = np.empty((F, M))
     S = np.empty((F, F))
     for which in range(2 if full else 1):
         j = s if which == 0 else 0
-        _coefficients(a[j], W[j], K, M, sK, sM, ubar, Su, cbar, H, S)
+        _coefficients(a, W, j, K, M, sK, sM, ubar, Su, cbar, H, S)
         acc = 0.0
         for i in range(F):
             for q in range(F):
@@ -550,14 +548,14 @@ class VectorField:
         return (self.pi, self.pf, p.T, p.u_mean, p.u_cov)
 
     # ---- evaluation ----------------------------------------------------------------
-    @property
-    def work_size(self) -> int:
-        return workspace_size(self.problem.K, self.problem.M, int(self.pi[P_L]), int(self.pi[P_S]))
+    def workspace(self) -> tuple:
+        """Scratch arrays for the :func:`rhs` kernel."""
+        K, M = self.problem.K, self.problem.M
+        return make_workspace(K, M, int(self.pi[P_L]), int(self.pi[P_S]))
 
     def rhs(self, y) -> np.ndarray:
         dy = np.empty(self.size)
-        work = np.empty(self.work_size)
-        rhs(np.ascontiguousarray(y, dtype=np.float64), *self.args, dy, work)
+        rhs(np.ascontiguousarray(y, dtype=np.float64), *self.args, dy, self.workspace())
         return dy
 
     def __call__(self, Q, R, w) -> dict[str, np.ndarray]:
