@@ -449,7 +449,10 @@ def plot_compare(ds: xr.Dataset, path: str | Path, pdf: bool = False) -> Path:
             Qref = ds[odeQ] if odeQ else (ds[simQ].mean("seed") if simQ else None)
             Ql = Qref.isel({_alpha_dim(Qref): -1}).transpose("k", "l").values if Qref is not None \
                 else None
-            al = an.align_units(Rl, Ql, ds["T"].values if "T" in ds else None)
+            T = ds["T"] if "T" in ds else None
+            if T is not None and "seed" in T.dims:  # simulations measure T per replica
+                T = T.mean("seed")
+            al = an.align_units(Rl, Ql, T.transpose("n", "m").values if T is not None else None)
             axR, axQ = axes[1], axes[2]
             for which, axx, src in (("R", axR, (simR, odeR)), ("Q", axQ, (simQ, odeQ))):
                 s_name, o_name = src
@@ -480,7 +483,8 @@ def plot_compare(ds: xr.Dataset, path: str | Path, pdf: bool = False) -> Path:
             axR.set_title("(b) overlap with own teacher unit", loc="left")
             axQ.set_ylabel(r"$Q_{kk}$")
             axQ.set_title("(c) student norms", loc="left")
-            axR.plot([], [], color="0.3", lw=1.8, label="theory")
+            if odeR:
+                axR.plot([], [], color="0.3", lw=1.8, label="theory")
             axR.plot([], [], color="0.3", lw=1.2, marker="o", ms=2.2, label="simulation")
             axR.legend(frameon=False, loc="best")
         t = run_title(ds.attrs)
