@@ -32,6 +32,7 @@ __all__ = [
     "ALGORITHMS",
     "load_config",
     "parse_overrides",
+    "read_toml",
     "apply_overrides",
     "build_problem",
     "Problem",
@@ -284,19 +285,25 @@ def validate_table(
 
 
 # --------------------------------------------------------------------------- loading
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed file is a :class:`ConfigError` naming
+    ``what`` and the path."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{what} '{path}' does not exist")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} '{path}' is not valid TOML: {exc}") from exc
+
+
 def _read(path_or_dict: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
     if path_or_dict is None:
         return {}
     if isinstance(path_or_dict, Mapping):
         return copy.deepcopy(dict(path_or_dict))
-    path = Path(path_or_dict)
-    if not path.exists():
-        raise ConfigError(f"config file '{path}' does not exist")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from exc
+    return read_toml(path_or_dict)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

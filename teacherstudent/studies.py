@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from . import analysis as an
-from .config import ConfigError, apply_overrides, load_config
+from .config import ConfigError, apply_overrides, load_config, read_toml
 
 __all__ = [
     "STUDIES",
@@ -92,11 +91,7 @@ def simulations_dir() -> Path:
 def read_study(filename: str) -> dict[str, Any]:
     """Read ``simulations/<filename>`` (TOML); adds ``"study"``: its :data:`STUDY_SETTINGS`
     and the threshold (the base's ``run.eg_threshold``, default 0.01)."""
-    path = simulations_dir() / filename
-    if not path.exists():
-        raise ConfigError(f"study file {path} is missing")
-    with path.open("rb") as fh:
-        spec = tomllib.load(fh)
+    spec = read_toml(simulations_dir() / filename, "study file")
     st = dict(STUDY_SETTINGS.get(Path(filename).stem, {}))
     st["threshold"] = float(spec.get("base", {}).get("run", {}).get("eg_threshold", 0.01)
                             or 0.01)

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
-from ..config import ConfigError
+from ..config import ConfigError, read_toml
 from .plotting import COLORS, YLABELS, plot_metric
 
 __all__ = [
@@ -51,11 +50,7 @@ def simulations_dir() -> Path:
 
 
 def read_study(name: str) -> dict[str, Any]:
-    path = simulations_dir() / f"{name}.toml"
-    if not path.exists():
-        raise ConfigError(f"study file '{path}' does not exist")
-    with path.open("rb") as fh:
-        return tomllib.load(fh)
+    return read_toml(simulations_dir() / f"{name}.toml", "study file")
 
 
 def is_quick() -> bool:

@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
+
+from ..config import read_toml
 
 __all__ = [
     "STUDIES",
@@ -71,9 +72,7 @@ def _quick() -> bool:
 
 def read_study(name: str) -> dict[str, Any]:
     """The study table of ``simulations/<name>.toml`` (``[study.quick]`` merged in quick mode)."""
-    path = SIMULATIONS / f"{name}.toml"
-    with path.open("rb") as fh:
-        spec = tomllib.load(fh)
+    spec = read_toml(SIMULATIONS / f"{name}.toml", "study file")
     quick = spec["study"].pop("quick", {})
     if _quick():
         spec["study"].update(quick)

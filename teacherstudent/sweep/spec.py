@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
-from ..config import ConfigError
+from ..config import ConfigError, read_toml
 
 __all__ = ["KINDS", "MODES", "SAVE_VARIABLES", "Point", "Spec", "load_spec", "point_key"]
 
@@ -147,29 +146,13 @@ def _check_kind_available(kind: str) -> None:
         raise ConfigError(f"kind = {kind!r} needs {module}, which is unavailable: {exc}") from exc
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"sweep spec '{path}' does not exist")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep spec '{path}' is not valid TOML: {exc}") from exc
-
-
 def _read_base(base: Any, root: Path) -> dict[str, Any]:
     if base is None:
         return {}
     if isinstance(base, str):
         path = Path(base)
         path = path if path.is_absolute() else root / path
-        if not path.exists():
-            raise ConfigError(f"base config '{path}' (spec key 'base') does not exist")
-        try:
-            with path.open("rb") as fh:
-                return tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"base config '{path}' is not valid TOML: {exc}") from exc
+        return read_toml(path, "base config (spec key 'base')")
     if isinstance(base, Mapping):
         return copy.deepcopy(dict(base))
     raise ConfigError(f"'base' must be a table or a config file path, got {base!r}")
@@ -286,7 +269,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec, root: str | Path | No
         name = str(raw.get("name", "sweep"))
     else:
         path = Path(spec)
-        raw = _read_toml(path)
+        raw = read_toml(path, "sweep spec")
         root = Path(root) if root is not None else path.parent
         name = str(raw.get("name", path.stem))
     for key in raw:
