@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from random_states import random_fields_and_heads
 
 from teacherstudent.config import load_config
 
@@ -92,16 +93,7 @@ def random_case(seed: int, *, activation: str | None = None, gamma: float | None
     [0.3, 1.5], full Σ_u (rank 1..M, so also singular), γ < 1 for most seeds."""
     rng = np.random.default_rng(1000 + seed)
     K, M = SHAPES[seed % len(SHAPES)]
-    n = K + M
-    A = rng.standard_normal((n, n + 1))
-    C = A @ A.T / (n + 1) + 0.15 * np.eye(n)
-    d = np.sqrt(rng.uniform(0.3, 1.5, n) / np.diag(C))
-    C = d[:, None] * C * d[None, :]
-    C = 0.5 * (C + C.T)
-    r = int(rng.integers(1, M + 1))
-    B = rng.standard_normal((M, r))
-    Su = B @ B.T / r * rng.uniform(0.2, 1.0)
-    Su = 0.5 * (Su + Su.T)
+    C, Su = random_fields_and_heads(rng, K, M)
     if gamma is None:
         gamma = 1.0 if seed % 4 == 3 else float(rng.uniform(0.3, 0.95))
     if activation is None:

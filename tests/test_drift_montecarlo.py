@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 import pytest
+from random_states import random_fields_and_heads
 from scipy.special import erf
 
 from teacherstudent.config import load_config
@@ -44,19 +45,11 @@ V_VALUES = (1, 2, 5)
 def random_state(seed: int) -> dict:
     rng = np.random.default_rng(2000 + seed)
     K, M = SHAPES[seed % len(SHAPES)]
-    n = K + M
-    A = rng.standard_normal((n, n + 1))
-    C = A @ A.T / (n + 1) + 0.15 * np.eye(n)
-    d = np.sqrt(rng.uniform(0.3, 1.5, n) / np.diag(C))
-    C = d[:, None] * C * d[None, :]
-    C = 0.5 * (C + C.T)
-    r = int(rng.integers(1, M + 1))
-    B = rng.standard_normal((M, r))
-    Su = B @ B.T / r * rng.uniform(0.2, 1.0)
+    C, Su = random_fields_and_heads(rng, K, M)
     return dict(
         K=K, M=M, Q=C[:K, :K].copy(), R=C[:K, K:].copy(), T=C[K:, K:].copy(),
         w=0.8 * rng.standard_normal(K), ubar=0.7 * rng.standard_normal(M),
-        Su=0.5 * (Su + Su.T),
+        Su=Su,
         gamma=1.0 if seed % 4 == 3 else float(rng.uniform(0.3, 0.95)),
         s=int(rng.integers(1, 4)), readout=("sqrt", "none", "mean")[seed % 3],
         activation="linear" if seed % 5 == 4 else "erf",
