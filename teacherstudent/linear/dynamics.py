@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..config import flat_attrs
+from ..dataset import provenance
 from .algorithms import UPDATES, Rates
 from .config import load_config, seed_ids
 from .metrics import cover_distance, gram_spectrum, orthonormal_basis, principal_angle_distance
@@ -145,10 +145,8 @@ def run(config: str | Path | Mapping[str, Any] | None = None) -> xr.Dataset:
     ``diverged_round (algorithm, seed)`` (−1: never),
     ``wall_time (algorithm)``, ``mu_star2 (seed)`` (task diversity ``λ_min E θθᵀ``, of the pool
     when ``task_pool > 0``).  Attributes: every setting as ``"linear.key"``, ``version``,
-    ``wall_time_s``, ``seeds``.
+    ``wall_time_s``, ``seeds`` and the rest of :func:`teacherstudent.dataset.provenance`.
     """
-    from .. import __version__
-
     start = time.perf_counter()
     cfg = load_config(config)
     p = cfg["linear"]
@@ -175,11 +173,9 @@ def run(config: str | Path | Mapping[str, Any] | None = None) -> xr.Dataset:
     ds["wall_time"].attrs["units"] = "s"
     ds["mu_star2"] = ("seed", _task_diversity(p, law))
     ds["mu_star2"].attrs["description"] = "task diversity λ_min(E θθᵀ) (of the pool if any)"
-    ds.attrs.update(flat_attrs(cfg))
+    ds.attrs.update(provenance(cfg, "linear", time.perf_counter() - start))
     ds.attrs["linear.imaml_lambda_value"] = rates_of(p).imaml_lambda
-    ds.attrs["version"] = __version__
     ds.attrs["seeds"] = str(seeds)
     ds.attrs["model"] = "linear representation learning (spec §2)"
-    ds.attrs["wall_time_s"] = time.perf_counter() - start
     return ds
 
