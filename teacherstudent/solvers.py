@@ -208,7 +208,6 @@ def integrate_kernel(
         if method == 0:
             for j in range(n):
                 ynew[j] = y[j] + h * k1[j]
-            err_ok = True
         elif method == 1:
             for j in range(n):
                 yt[j] = y[j] + 0.5 * h * k1[j]
@@ -225,7 +224,6 @@ def integrate_kernel(
                 break
             for j in range(n):
                 ynew[j] = y[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
-            err_ok = True
         else:
             for j in range(n):
                 yt[j] = y[j] + h * _A21 * k1[j]
@@ -274,10 +272,9 @@ def integrate_kernel(
                     status = DIVERGED_DOMAIN if bad > 0 else DIVERGED_NONFINITE
                     break
                 continue
-            err_ok = err <= 1.0
             fac = 0.9 * err ** (-0.2) if err > 0.0 else 5.0
             fac = min(5.0, max(0.2, fac))
-            if not err_ok:
+            if err > 1.0:  # rejected
                 n_rej += 1
                 h_prop = h * min(1.0, fac)
                 if h_prop < 1e-14 * max(1.0, t):
