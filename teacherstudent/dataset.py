@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +14,19 @@ import xarray as xr
 
 from .config import flat_attrs, to_toml
 
-__all__ = ["provenance", "save", "load"]
+__all__ = ["provenance", "save", "load", "code_fingerprint"]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Which code computed a result: sha256 (16 hex digits) over the package's Python
+    sources. The version number alone does not change when the code is edited."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> dict[str, Any]:
@@ -26,6 +40,7 @@ def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> 
         "kind": kind,
         "teacherstudent_version": __version__,
         "version": __version__,
+        "code_sha256": code_fingerprint(),
         "python_version": platform.python_version(),
         "numpy_version": numpy.__version__,
         "numba_version": numba.__version__,

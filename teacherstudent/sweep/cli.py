@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "ignored with --scheduler)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="points per Dask task (default: the spec's, else automatic)")
+    parser.add_argument("--on-code-change", choices=("stop", "reuse", "recompute"),
+                        default="stop",
+                        help="when the store was computed by other code: stop (default), "
+                        "reuse its points, or recompute all (old parts are moved aside)")
     parser.add_argument("--check", action="store_true",
                         help="validate the spec and every point, print the plan, run nothing")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -49,9 +53,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"{spec.name}: kind {spec.kind}, {len(spec.points)} points "
               f"({' x '.join(map(str, spec.shape))} over {', '.join(spec.dims)}), "
               f"{n_done} already in {store}")
+        old = Store(store).check_code("reuse")  # only reads
+        if old is not None:
+            print(f"the store was computed by other code ({old}); a run needs "
+                  "--on-code-change reuse or recompute")
         return 0
     ds = run_sweep(spec, store=store, workers=args.workers, scheduler=args.scheduler,
-                   progress=not args.quiet, chunk_size=args.chunk_size)
+                   progress=not args.quiet, chunk_size=args.chunk_size,
+                   on_code_change=args.on_code_change)
     if not args.quiet:
         _summary(ds, store)
     return 0 if int((ds["status"] < 0).sum()) == 0 else 1

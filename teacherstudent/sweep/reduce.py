@@ -1,13 +1,15 @@
-"""Reductions of a sweep store to phase-diagram data (one number per grid point).
+"""Reductions of a sweep dataset to phase-diagram data (one number per grid point).
+
+Every rule is the one of :mod:`teacherstudent.analysis`, applied point by point, so that a
+sweep and a single run give the same number for the same trajectory:
 
 - :func:`alpha_to_threshold`: the α at which eg first reaches ε_th. It uses the recorded
   ``alpha_threshold`` (exact, from the integrator's event detection) where the run used
-  ``run.eg_threshold == eg_th``; elsewhere it interpolates the saved ``eg(alpha)`` linearly
-  between the last saved point above ε_th and the first one at or below it.
-- :func:`plateau` / :func:`plateau_length`: the longest stretch of α over which eg stays
-  within a relative tolerance of its value at the start of the stretch (greedy segmentation
-  of the saved curve) and which eg then leaves downwards (an escaped plateau, not the final
-  asymptote), ignoring levels below ``floor``.
+  ``run.eg_threshold == eg_th``; elsewhere :func:`teacherstudent.analysis.crossing_time`
+  on the saved ``eg(alpha)`` (linear in (α, ln ε) between the bracketing saved points).
+- :func:`plateau` / :func:`plateau_length`: :func:`teacherstudent.analysis.plateau` (flat
+  log-slope runs; the first lasting ``min_decades`` decades, else the longest) and its
+  escape time α*.
 - :func:`phase_diagram`: both together with ``status``, as one dataset over the grid.
 
 All functions take the dataset returned by :func:`~teacherstudent.sweep.run_sweep` (or read
@@ -19,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .. import analysis
 from ..config import ConfigError
 
 __all__ = ["alpha_to_threshold", "plateau", "plateau_length", "phase_diagram"]
@@ -31,22 +34,12 @@ def _run_threshold(ds: xr.Dataset) -> xr.DataArray | float:
     return float(ds.attrs.get("run.eg_threshold", 0.0))
 
 
-def _crossing(eg: np.ndarray, alpha: np.ndarray, eg_th: float) -> np.ndarray:
-    """First α with eg <= eg_th along the last axis, linearly interpolated (NaN if none)."""
-    below = eg <= eg_th  # NaN compares False: a stopped run never "reaches" through NaN
-    hit = below.any(axis=-1)
-    j = np.argmax(below, axis=-1)
-    out = np.full(eg.shape[:-1], np.nan)
-    jj = j[hit]
-    e = eg[hit]
-    rows = np.arange(e.shape[0])
-    a1, e1 = alpha[jj], e[rows, jj]
-    prev = np.maximum(jj - 1, 0)
-    a0, e0 = alpha[prev], e[rows, prev]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where((jj > 0) & (e0 > e1), (e0 - eg_th) / (e0 - e1), 1.0)
-    out[hit] = np.where(jj > 0, a0 + np.clip(frac, 0.0, 1.0) * (a1 - a0), a1)
-    return out
+def _per_point(ds: xr.Dataset, name: str) -> tuple[list[str], dict, np.ndarray]:
+    """The grid dims, their coords, and ``ds[name]`` as rows (grid points) × alpha."""
+    grid_dims = list(ds["status"].dims)
+    coords = {d: ds.coords[d] for d in ds["status"].coords}
+    rows = ds[name].transpose(*grid_dims, "alpha").values.reshape(-1, ds.sizes["alpha"])
+    return grid_dims, coords, rows
 
 
 def alpha_to_threshold(ds: xr.Dataset, eg_th: float) -> xr.DataArray:
@@ -68,9 +61,10 @@ def alpha_to_threshold(ds: xr.Dataset, eg_th: float) -> xr.DataArray:
             "'eg' in save or sweep with run.eg_threshold = eg_th"
         )
     else:
-        eg = ds["eg"].transpose(*grid_dims, "alpha")
-        out = xr.DataArray(_crossing(eg.values, ds["alpha"].values, eg_th), dims=grid_dims,
-                           coords={d: ds.coords[d] for d in ds["status"].coords})
+        _, coords, rows = _per_point(ds, "eg")
+        alpha = ds["alpha"].values
+        crossed = np.array([analysis.crossing_time(alpha, e, eg_th) for e in rows])
+        out = xr.DataArray(crossed.reshape(ds["status"].shape), dims=grid_dims, coords=coords)
         if "alpha_threshold" in ds:
             out = xr.where(same, ds["alpha_threshold"], out)
     out = out.copy().rename("alpha_to_threshold")
@@ -78,80 +72,52 @@ def alpha_to_threshold(ds: xr.Dataset, eg_th: float) -> xr.DataArray:
     return out
 
 
-def plateau(ds: xr.Dataset, rtol: float = 0.05, floor: float = 1e-6,
-            escaped_only: bool = True) -> xr.Dataset:
-    """The longest plateau of eg(alpha) per grid point: ``start``, ``end``, ``length``, ``level``.
+def plateau(ds: xr.Dataset, tol: float = 0.05, delta: float = 0.1, floor_rel: float = 1e-6,
+            min_decades: float = 0.25, escaped_only: bool = True) -> xr.Dataset:
+    """The plateau of eg(alpha) per grid point (:func:`teacherstudent.analysis.plateau`).
 
-    Rule: scanning the saved α in order, a stretch continues while
-    ``|eg(α)/eg(α_start) − 1| <= rtol``; when a point leaves the band a new stretch starts
-    there. The plateau is the longest stretch (in α) whose level ``eg(α_start)`` is above
-    ``floor`` and, with ``escaped_only`` (default), which eg leaves *downwards* before the end
-    of the run — so the final asymptote (or a run still stuck at ``alpha_max``) is not a
-    plateau. Points with no such stretch get NaN; ``escaped_only=False`` also counts the
-    stretch that runs to the end (a lower bound on a plateau not escaped within the run).
+    Variables over the grid: ``start``, ``end``, ``length = end − start``, ``decades``,
+    ``level`` (the plateau height) and ``escape`` (α*). With ``escaped_only`` (default) a
+    plateau that eg never leaves within the run (the final asymptote, or a run still stuck
+    at ``alpha_max``) is not counted: its point gets NaN.
     """
     if "eg" not in ds:
         raise ConfigError("plateau needs eg(alpha) in the store (keep 'eg' in save)")
-    grid_dims = list(ds["status"].dims)
-    eg = ds["eg"].transpose(*grid_dims, "alpha").values
+    grid_dims, coords, rows = _per_point(ds, "eg")
     alpha = ds["alpha"].values
-    flat = eg.reshape(-1, alpha.size)
-    n = flat.shape[0]
-    best = np.zeros(n)
-    best_start = np.full(n, np.nan)
-    best_end = np.full(n, np.nan)
-    best_level = np.full(n, np.nan)
-    ref = flat[:, 0].copy()
-    start = np.full(n, alpha[0])
-    last = np.full(n, alpha[0])
-    for i in range(1, alpha.size + 1):
-        e = flat[:, i] if i < alpha.size else np.full(n, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inside = np.abs(e / ref - 1.0) <= rtol
-            escaped = e < ref * (1.0 - rtol)  # NaN (stopped run / end of data): False
-        close = ~inside
-        length = last - start
-        counts = escaped if escaped_only else close
-        better = close & counts & (ref > floor) & (length > best)
-        best = np.where(better, length, best)
-        best_start = np.where(better, start, best_start)
-        best_end = np.where(better, last, best_end)
-        best_level = np.where(better, ref, best_level)
-        if i < alpha.size:
-            ref = np.where(close, e, ref)
-            start = np.where(close, alpha[i], start)
-            last = np.where(np.isfinite(e), alpha[i], last)
-    shape = eg.shape[:-1]
-    coords = {d: ds.coords[d] for d in ds["status"].coords}
-    found = np.isfinite(best_start)
-
-    def da(v: np.ndarray, name: str) -> xr.DataArray:
-        return xr.DataArray(v.reshape(shape), dims=grid_dims, coords=coords, name=name)
-
-    return xr.Dataset({
-        "start": da(best_start, "start"),
-        "end": da(best_end, "end"),
-        "length": da(np.where(found, best, np.nan), "length"),
-        "level": da(best_level, "level"),
-    }, attrs={"rtol": rtol, "floor": floor, "escaped_only": int(escaped_only)})
+    names = ("start", "end", "length", "decades", "level", "escape")
+    vals = np.full((len(names), rows.shape[0]), np.nan)
+    for i, e in enumerate(rows):
+        p = analysis.plateau(alpha, e, tol=tol, delta=delta, floor_rel=floor_rel,
+                             min_decades=min_decades)
+        if p.found and (p.escaped or not escaped_only):
+            vals[:, i] = (p.start, p.end, p.end - p.start, p.decades, p.height, p.escape)
+    shape = ds["status"].shape
+    return xr.Dataset(
+        {n: xr.DataArray(v.reshape(shape), dims=grid_dims, coords=coords)
+         for n, v in zip(names, vals, strict=True)},
+        attrs={"tol": tol, "delta": delta, "floor_rel": floor_rel, "min_decades": min_decades,
+               "escaped_only": int(escaped_only)})
 
 
-def plateau_length(ds: xr.Dataset, rtol: float = 0.05, floor: float = 1e-6,
-                   escaped_only: bool = True) -> xr.DataArray:
-    """α-length of the longest plateau of eg per grid point (see :func:`plateau`)."""
-    return plateau(ds, rtol, floor, escaped_only)["length"]
+def plateau_length(ds: xr.Dataset, escaped_only: bool = True, **rules) -> xr.DataArray:
+    """α-length of the plateau of eg per grid point (see :func:`plateau`)."""
+    return plateau(ds, escaped_only=escaped_only, **rules)["length"]
 
 
-def phase_diagram(ds: xr.Dataset, eg_th: float, rtol: float = 0.05,
-                  floor: float = 1e-6) -> xr.Dataset:
-    """Phase-diagram data over the grid: α to reach eg_th, plateau, final eg and status."""
+def phase_diagram(ds: xr.Dataset, eg_th: float, **plateau_rules) -> xr.Dataset:
+    """Phase-diagram data over the grid: α to reach eg_th, plateau, final eg and status.
+
+    ``plateau_rules`` (tol, delta, floor_rel, min_decades) go to :func:`plateau`."""
     out = xr.Dataset({"alpha_to_threshold": alpha_to_threshold(ds, eg_th),
                       "status": ds["status"]})
     if "eg" in ds:
-        p = plateau(ds, rtol, floor)
+        p = plateau(ds, **plateau_rules)
         out["plateau_length"] = p["length"]
         out["plateau_level"] = p["level"]
+        out["plateau_escape"] = p["escape"]
+        out.attrs.update({f"plateau_{k}": v for k, v in p.attrs.items()})
     if "eg_final" in ds:
         out["eg_final"] = ds["eg_final"]
-    out.attrs.update({"eg_th": eg_th, "plateau_rtol": rtol, "plateau_floor": floor})
+    out.attrs["eg_th"] = eg_th
     return out

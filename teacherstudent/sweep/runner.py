@@ -114,7 +114,7 @@ def _progress(enabled: bool, total: int, skipped: int):
 
 def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | None = None,
               workers: int | None = None, scheduler: Any = None, progress: bool = True,
-              chunk_size: int | None = None) -> xr.Dataset:
+              chunk_size: int | None = None, on_code_change: str = "stop") -> xr.Dataset:
     """Run (or resume) a sweep and return the consolidated dataset over the grid.
 
     ``spec``: a SPEC.toml path, a dict or a :class:`~.spec.Spec`; ``store``: the store folder
@@ -122,7 +122,10 @@ def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | N
     LocalCluster size (default: the number of cores); ``scheduler``: an address or a
     :class:`distributed.Client` of an existing cluster; ``chunk_size`` overrides the spec's.
     The dataset's attrs say how many points were computed now (``n_computed``) and how many
-    were found in the store (``n_skipped``).
+    were found in the store (``n_skipped``). A store computed by other code (an edited or
+    upgraded package) is refused unless ``on_code_change`` is ``"reuse"`` (keep its points;
+    attrs ``reused_code_sha256`` names the old code) or ``"recompute"`` (its parts are moved
+    aside, every point is computed anew).
     """
     t_start = time.perf_counter()
     spec = load_spec(spec)  # validates every point before anything is submitted
@@ -132,7 +135,7 @@ def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | N
         store = tmp
     st = Store(store)
     try:
-        st.create(spec)
+        old_code = st.create(spec, on_code_change)
         done = st.scan()
         todo_keys: dict[str, Point] = {}
         for p in spec.points:
@@ -147,8 +150,11 @@ def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | N
             computed, failed, lost = _compute(spec, st, todo, workers, scheduler, progress,
                                               chunk_size, n_valid, skipped)
         wall = time.perf_counter() - t_start
-        ds = st.consolidate(spec, lost, {"n_computed": computed, "n_skipped": skipped,
-                                         "n_lost": len(lost), "wall_time_s": wall})
+        extra = {"n_computed": computed, "n_skipped": skipped, "n_lost": len(lost),
+                 "wall_time_s": wall}
+        if old_code is not None and on_code_change == "reuse":
+            extra["reused_code_sha256"] = old_code
+        ds = st.consolidate(spec, lost, extra)
         return ds
     finally:
         if tmp is not None:

@@ -3,9 +3,16 @@
 Layout of a store folder ``STORE/``::
 
     STORE/spec.json         the spec as given (for the record)
+    STORE/code.sha256       the fingerprint of the code that computed the parts
+                            (:func:`teacherstudent.dataset.code_fingerprint`)
     STORE/parts/*.nc        one file per finished chunk: dimension ``point`` and a ``key``
                             variable (the hash of each point's full config)
     STORE/sweep.nc          the consolidated result, rebuilt at the end of every run
+
+A re-run with other code (the package was edited or upgraded) does not silently mix results:
+:meth:`Store.check_code` stops with a message naming both fingerprints unless told to
+``reuse`` the old points or to ``recompute`` them (the old parts are moved aside to
+``STORE/parts-<old fingerprint>/``, never deleted).
 
 Chunk files are written atomically (write to ``.part``, then rename), so a crash never leaves
 a half-written file; a re-run reads the keys of the existing chunks and computes only the
@@ -30,7 +37,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..dataset import load, provenance, save
+from ..config import ConfigError
+from ..dataset import code_fingerprint, load, provenance, save
 from .spec import Spec
 from .tasks import ERROR
 
@@ -50,6 +58,8 @@ STATUS_CODES = {
     INVALID: "the point's config is invalid (on_invalid = 'skip')",
 }
 RESULT_NAME = "sweep.nc"
+CODE_NAME = "code.sha256"
+ON_CODE_CHANGE = ("stop", "reuse", "recompute")
 
 
 def coordinate_values(values: list[Any]) -> np.ndarray:
@@ -81,10 +91,46 @@ class Store:
         self.parts = self.path / "parts"
         self.result_path = self.path / RESULT_NAME
 
-    def create(self, spec: Spec) -> None:
-        """Create the folders and record the spec."""
+    def create(self, spec: Spec, on_code_change: str = "stop") -> str | None:
+        """Create the folders, check the code fingerprint (see :meth:`check_code`, whose
+        result is returned), record the spec and this code's fingerprint."""
+        old = self.check_code(on_code_change)
         self.parts.mkdir(parents=True, exist_ok=True)
         (self.path / "spec.json").write_text(json.dumps(spec.source, indent=1, default=str))
+        (self.path / CODE_NAME).write_text(code_fingerprint() + "\n")
+        return old
+
+    def check_code(self, on_code_change: str = "stop") -> str | None:
+        """Compare the fingerprint of the code that computed the stored parts with this
+        code's. Returns the old fingerprint when it differs (after applying the policy:
+        ``"stop"`` raises ConfigError, ``"reuse"`` keeps the parts, ``"recompute"`` moves
+        them to ``parts-<old>/``), else None."""
+        if on_code_change not in ON_CODE_CHANGE:
+            raise ConfigError(f"on_code_change must be one of {', '.join(ON_CODE_CHANGE)}, "
+                              f"got {on_code_change!r}")
+        if not self.part_files():
+            return None
+        try:
+            old = (self.path / CODE_NAME).read_text().strip()
+        except OSError:
+            old = "unknown"
+        now = code_fingerprint()
+        if old == now:
+            return None
+        if on_code_change == "stop":
+            raise ConfigError(
+                f"the store {self.path} holds points computed by other code (fingerprint "
+                f"{old}, this code {now}); re-run with --on-code-change reuse to keep them "
+                "or --on-code-change recompute to compute every point anew (the old parts "
+                f"are kept in {self.path / ('parts-' + old)})")
+        if on_code_change == "recompute":
+            aside = self.path / f"parts-{old}"
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = self.path / f"parts-{old}-{n}"
+            self.parts.rename(aside)
+        return old
 
     # ------------------------------------------------------------------ chunks
     def part_files(self) -> list[Path]:
