@@ -27,18 +27,29 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("-o", "--output", default="ode.nc", help="netCDF result (default ode.nc)")
+    parser.add_argument("--extend", default=None, metavar="PREVIOUS.nc",
+                        help="continue a finished run (its recorded config, with --set, e.g. "
+                        "--set run.alpha_max=5000) and write the whole trajectory")
     parser.add_argument("--plot", default=None, help="PNG figure (default: next to the output)")
     parser.add_argument("--no-plot", action="store_true", help="do not write a figure")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary")
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import load_config, parse_overrides
+    from .config import ConfigError, load_config, parse_overrides
     from .dataset import save
-    from .ode import integrate
+    from .ode import extend, integrate
 
-    cfg = load_config(args.config, parse_overrides(args.overrides))
-    ds = integrate(cfg)
+    overrides = parse_overrides(args.overrides)
+    if args.extend is not None:
+        if args.config is not None:
+            raise ConfigError("--extend takes the config recorded in PREVIOUS.nc; give "
+                              "changes with --set, not a config file")
+        if not Path(args.extend).is_file():
+            raise ConfigError(f"--extend: no such file {args.extend}")
+        ds = extend(args.extend, **overrides)
+    else:
+        ds = integrate(load_config(args.config, overrides))
     out = save(ds, args.output)
     fig_path = None
     if not args.no_plot:

@@ -23,7 +23,7 @@ from .dataset import provenance
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 
-__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "to_dataset"]
+__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "extend", "to_dataset"]
 
 
 @dataclass(frozen=True)
@@ -231,23 +231,86 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None, **ov
     the overlaps measured in a simulation).
     """
     cfg = config if _is_resolved(config) and not overrides else load_config(config, overrides)
-    vf = VectorField.from_config(cfg)
-    y0 = None
-    if initial:
-        p = vf.problem
-        if "T" in initial:
-            p = dataclasses.replace(p, T=np.asarray(initial["T"], dtype=float))
-            vf = dataclasses.replace(vf, problem=p)
-        Q = np.asarray(initial.get("Q", p.Q0), dtype=float)
-        R = np.asarray(initial.get("R", p.R0), dtype=float)
-        w = np.asarray(initial.get("w", p.w0), dtype=float)
-        if Q.shape != (p.K, p.K) or R.shape != (p.K, p.M) or w.shape != (p.K,):
-            raise ConfigError("initial state has the wrong shape for model.K / model.M")
-        y0 = vf.pack(Q, R, w)
+    vf, y0 = _initial_state(VectorField.from_config(cfg), initial)
     sol = solve(
         vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"]
     )
     return to_dataset(vf, sol, cfg)
+
+
+def _initial_state(vf: VectorField, initial: dict[str, Any] | None
+                   ) -> tuple[VectorField, np.ndarray | None]:
+    """The vector field (with ``initial["T"]`` if given) and the packed state ``initial``
+    replaces the configured one with (None: the configuration's)."""
+    if not initial:
+        return vf, None
+    p = vf.problem
+    if "T" in initial:
+        p = dataclasses.replace(p, T=np.asarray(initial["T"], dtype=float))
+        vf = dataclasses.replace(vf, problem=p)
+    Q = np.asarray(initial.get("Q", p.Q0), dtype=float)
+    R = np.asarray(initial.get("R", p.R0), dtype=float)
+    w = np.asarray(initial.get("w", p.w0), dtype=float)
+    if Q.shape != (p.K, p.K) or R.shape != (p.K, p.M) or w.shape != (p.K,):
+        raise ConfigError("initial state has the wrong shape for model.K / model.M")
+    return vf, vf.pack(Q, R, w)
+
+
+def extend(previous: Any, **overrides: Any) -> xr.Dataset:
+    """Continue a finished run to a larger ``run.alpha_max``; returns the whole trajectory.
+
+    ``previous``: a dataset from :func:`integrate` (or :func:`extend`), or the path of one;
+    ``overrides``: dotted keys applied to its recorded configuration, at least
+    ``**{"run.alpha_max": ...}`` beyond the α it reached (other ``run.*`` keys, or the
+    rates, may change too). The ODEs are autonomous, so the continuation integrates from
+    the last saved state (Q, R, w and the recorded T) with α shifted by ``α₀ = alpha[-1]``,
+    saving at the new configuration's α grid beyond ``α₀``; the result is the previous
+    dataset followed by the new points. It agrees with an uninterrupted run to the solver's
+    tolerance (fixed-step methods: exactly the same steps when α₀ is a multiple of ``dt``).
+    """
+    import tomllib
+
+    from .dataset import load
+
+    name = "the previous run" if isinstance(previous, xr.Dataset) else str(previous)
+    try:
+        prev = previous if isinstance(previous, xr.Dataset) else load(previous)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {name}: {exc}") from None
+    if prev.attrs.get("kind") != "ode" or "config_toml" not in prev.attrs:
+        raise ConfigError(f"{name} is not a dataset of `teacherstudent ode` (no config_toml)")
+    if int(prev.attrs.get("status", 0)) != 0:
+        raise ConfigError(f"cannot extend {name}: it stopped ({prev.attrs.get('message')})")
+    cfg = load_config(tomllib.loads(prev.attrs["config_toml"]), overrides)
+    alpha0 = float(prev["alpha"].values[-1])
+    if not cfg["run"]["alpha_max"] > alpha0:
+        raise ConfigError(f"run.alpha_max = {cfg['run']['alpha_max']} must exceed the alpha "
+                          f"{name} reached ({alpha0:g}); set it with run.alpha_max=...")
+    last = prev.isel(alpha=-1)
+    vf, y0 = _initial_state(VectorField.from_config(cfg),
+                            {v: last[v].values for v in ("Q", "R", "w", "T")})
+    grid = SaveAt.from_config(cfg).alpha
+    sol = solve(vf, Solver.from_config(cfg), SaveAt(grid[grid > alpha0] - alpha0), y0,
+                cfg["run"]["eg_threshold"])
+    event = float(prev.attrs.get("alpha_threshold", math.nan))
+    shifted = dataclasses.replace(
+        sol, alpha=sol.alpha + alpha0, alpha_reached=sol.alpha_reached + alpha0,
+        message=sol.message if sol.success else
+        sol.message.rsplit(" at alpha = ", 1)[0] + f" at alpha = {sol.alpha_reached + alpha0:.6g}",
+        alpha_event=event if math.isfinite(event) else sol.alpha_event + alpha0,
+        nfev=sol.nfev + int(prev.attrs.get("nfev", 0)),
+        n_accepted=sol.n_accepted + int(prev.attrs.get("n_accepted", 0)),
+        n_rejected=sol.n_rejected + int(prev.attrs.get("n_rejected", 0)),
+        wall_time_s=sol.wall_time_s + float(prev.attrs.get("wall_time_s", 0.0)))
+    new = to_dataset(vf, shifted, cfg)
+    out = xr.concat([prev.drop_vars(["T", "u_mean", "u_cov"]), new.drop_vars(["T", "u_mean",
+                    "u_cov"])], dim="alpha", data_vars="minimal", coords="minimal",
+                    compat="override", join="override", combine_attrs="override")
+    out = out.assign(T=new["T"], u_mean=new["u_mean"], u_cov=new["u_cov"])
+    out.attrs = {**new.attrs, "extended_at_alpha": alpha0,
+                 "extended_from_config_toml": prev.attrs["config_toml"],
+                 "extended_from_created": prev.attrs.get("created", "")}
+    return out
 
 
 def _is_resolved(config: Any) -> bool:
