@@ -13,11 +13,11 @@ wrong result.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent
+from ._fingerprint import ROOT, sources_sha256
+
 KERNEL_SOURCES = ("integrals.py", "drift.py", "solvers.py", "simulation/fastcpu.py")
 STAMP = "teacherstudent-kernels.sha256"
 _done = False
@@ -27,11 +27,7 @@ def fingerprint() -> str:
     """sha256 over the kernel sources and the numba version."""
     import numba
 
-    h = hashlib.sha256(numba.__version__.encode())
-    for name in KERNEL_SOURCES:
-        h.update(name.encode())
-        h.update((_ROOT / name).read_bytes())
-    return h.hexdigest()
+    return sources_sha256((ROOT / name for name in KERNEL_SOURCES), numba.__version__)
 
 
 def _probe() -> None:  # numba's cache locators want a function object
@@ -45,7 +41,7 @@ def cache_dirs() -> list[Path]:
 
     out: list[Path] = []
     for name in KERNEL_SOURCES:
-        py_file = str(_ROOT / name)
+        py_file = str(ROOT / name)
         for locator in CacheImpl._locator_classes:
             try:
                 loc = locator.from_function(_probe, py_file)

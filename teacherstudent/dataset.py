@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import hashlib
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import xarray as xr
 
+from ._fingerprint import ROOT, sources_sha256
 from .config import flat_attrs, to_toml
 
 __all__ = ["provenance", "save", "load", "code_fingerprint"]
@@ -21,12 +21,7 @@ __all__ = ["provenance", "save", "load", "code_fingerprint"]
 def code_fingerprint() -> str:
     """Which code computed a result: sha256 (16 hex digits) over the package's Python
     sources. The version number alone does not change when the code is edited."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return sources_sha256(sorted(ROOT.rglob("*.py")))[:16]
 
 
 def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> dict[str, Any]:
