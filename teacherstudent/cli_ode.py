@@ -45,8 +45,6 @@ def main(args: argparse.Namespace) -> int:
         if args.config is not None:
             raise ConfigError("--extend takes the config recorded in PREVIOUS.nc; give "
                               "changes with --set, not a config file")
-        if not Path(args.extend).is_file():
-            raise ConfigError(f"--extend: no such file {args.extend}")
         ds = extend(args.extend, **overrides)
     else:
         ds = integrate(load_config(args.config, overrides))

@@ -13,13 +13,15 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 import xarray as xr
 
 from .config import Config, ConfigError, load_config
-from .dataset import provenance
+from .dataset import load, provenance
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 
@@ -95,13 +97,19 @@ def solve(
     saveat: SaveAt,
     y0: np.ndarray | None = None,
     eg_threshold: float = 0.0,
+    alpha0: float = 0.0,
 ) -> Solution:
-    """Integrate ``vf`` from ``y0`` (default: the configuration's initial state)."""
+    """Integrate ``vf`` from ``y0`` (default: the configuration's initial state) at ``α₀``.
+
+    The drift does not depend on α, so a start at ``α₀ > 0`` (continuing a run) integrates
+    from 0 to ``α − α₀``; every α in the solution (saved points, α reached, the threshold
+    event, the message) is on the absolute scale. ``saveat`` holds absolute α > ``α₀``
+    (or ≥ 0 when ``α₀ = 0``)."""
     if solver.method not in METHODS:
         raise ConfigError(f"run.solver must be one of {', '.join(METHODS)}, got {solver.method!r}")
     y0 = vf.y0 if y0 is None else np.ascontiguousarray(y0, dtype=np.float64)
     _warm_up(vf, y0)
-    t_save = np.ascontiguousarray(saveat.alpha, dtype=np.float64)
+    t_save = np.ascontiguousarray(saveat.alpha - alpha0, dtype=np.float64)
     ys = np.full((t_save.size, y0.size), np.nan)
     y_last = np.empty_like(y0)
     t0 = time.perf_counter()
@@ -121,11 +129,12 @@ def solve(
         y_last,
     )
     wall = time.perf_counter() - t0
+    t_reached += alpha0
     message = STATUS_MESSAGES[int(status)]
     if status != SUCCESS:
         message += f" at alpha = {t_reached:.6g}"
     return Solution(
-        alpha=t_save[:n_saved].copy(),
+        alpha=t_save[:n_saved] + alpha0,
         y=ys[:n_saved],
         status=int(status),
         message=message,
@@ -134,7 +143,7 @@ def solve(
         nfev=int(nfev),
         n_accepted=int(n_acc),
         n_rejected=int(n_rej),
-        alpha_event=float(t_event),
+        alpha_event=float(t_event) + alpha0,
         wall_time_s=wall,
     )
 
@@ -268,11 +277,9 @@ def extend(previous: Any, **overrides: Any) -> xr.Dataset:
     dataset followed by the new points. It agrees with an uninterrupted run to the solver's
     tolerance (fixed-step methods: exactly the same steps when α₀ is a multiple of ``dt``).
     """
-    import tomllib
-
-    from .dataset import load
-
     name = "the previous run" if isinstance(previous, xr.Dataset) else str(previous)
+    if not isinstance(previous, xr.Dataset) and not Path(previous).is_file():
+        raise ConfigError(f"no such file {name}")
     try:
         prev = previous if isinstance(previous, xr.Dataset) else load(previous)
     except (OSError, ValueError) as exc:
@@ -290,23 +297,21 @@ def extend(previous: Any, **overrides: Any) -> xr.Dataset:
     vf, y0 = _initial_state(VectorField.from_config(cfg),
                             {v: last[v].values for v in ("Q", "R", "w", "T")})
     grid = SaveAt.from_config(cfg).alpha
-    sol = solve(vf, Solver.from_config(cfg), SaveAt(grid[grid > alpha0] - alpha0), y0,
-                cfg["run"]["eg_threshold"])
+    sol = solve(vf, Solver.from_config(cfg), SaveAt(grid[grid > alpha0]), y0,
+                cfg["run"]["eg_threshold"], alpha0)
     event = float(prev.attrs.get("alpha_threshold", math.nan))
-    shifted = dataclasses.replace(
-        sol, alpha=sol.alpha + alpha0, alpha_reached=sol.alpha_reached + alpha0,
-        message=sol.message if sol.success else
-        sol.message.rsplit(" at alpha = ", 1)[0] + f" at alpha = {sol.alpha_reached + alpha0:.6g}",
-        alpha_event=event if math.isfinite(event) else sol.alpha_event + alpha0,
+    totals = dataclasses.replace(
+        sol, alpha_event=event if math.isfinite(event) else sol.alpha_event,
         nfev=sol.nfev + int(prev.attrs.get("nfev", 0)),
         n_accepted=sol.n_accepted + int(prev.attrs.get("n_accepted", 0)),
         n_rejected=sol.n_rejected + int(prev.attrs.get("n_rejected", 0)),
         wall_time_s=sol.wall_time_s + float(prev.attrs.get("wall_time_s", 0.0)))
-    new = to_dataset(vf, shifted, cfg)
-    out = xr.concat([prev.drop_vars(["T", "u_mean", "u_cov"]), new.drop_vars(["T", "u_mean",
-                    "u_cov"])], dim="alpha", data_vars="minimal", coords="minimal",
-                    compat="override", join="override", combine_attrs="override")
-    out = out.assign(T=new["T"], u_mean=new["u_mean"], u_cov=new["u_cov"])
+    new = to_dataset(vf, totals, cfg)
+    fixed = ["T", "u_mean", "u_cov"]  # no alpha dimension: taken from the new part
+    out = xr.concat([prev.drop_vars(fixed), new.drop_vars(fixed)], dim="alpha",
+                    data_vars="minimal", coords="minimal", compat="override", join="override",
+                    combine_attrs="override")
+    out = out.assign({v: new[v] for v in fixed})
     out.attrs = {**new.attrs, "extended_at_alpha": alpha0,
                  "extended_from_config_toml": prev.attrs["config_toml"],
                  "extended_from_created": prev.attrs.get("created", "")}
