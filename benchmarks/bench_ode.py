@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from teacherstudent import integrate, load_config
-from teacherstudent.drift import VectorField, rhs
+from teacherstudent.ode.drift import VectorField, rhs
 
 ARM = {
     "model": {"readout": "none"},

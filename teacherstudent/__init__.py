@@ -39,6 +39,6 @@ def simulate(config: Any = None, **kwargs: Any):
 
 
 def __getattr__(name: str) -> Any:  # lazy sub-packages (torch is heavy)
-    if name in ("linear", "analysis", "simulation", "sweep", "plotting"):
+    if name in ("ode", "linear", "analysis", "simulation", "sweep", "plotting", "cli"):
         return import_module(f".{name}", __name__)
     raise AttributeError(name)

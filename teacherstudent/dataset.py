@@ -11,7 +11,7 @@ from typing import Any
 
 import xarray as xr
 
-from ._fingerprint import ROOT, sources_sha256
+from .fingerprint import ROOT, sources_sha256
 from .config import flat_attrs, to_toml
 
 __all__ = ["provenance", "save", "load", "code_fingerprint"]

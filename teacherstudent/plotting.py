@@ -246,7 +246,7 @@ def plot_overlaps(ax_R, ax_Q, ds: xr.Dataset, al: an.Alignment | None = None,
     return al
 
 
-def _heatmap(ax, mat: np.ndarray, title: str, ylabels: Sequence[str], vmax: float = 1.0):
+def heatmap(ax, mat: np.ndarray, title: str, ylabels: Sequence[str], vmax: float = 1.0):
     im = ax.imshow(mat, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="equal")
     K, M = mat.shape
     ax.set_xticks(range(M), [str(n + 1) for n in range(M)])
@@ -276,7 +276,7 @@ def heatmap_row(axes, ds: xr.Dataset, alphas: Sequence[float], al: an.Alignment 
         r = an.normalized_overlaps(ds.R.values[i], Q, T if normalised else None)
         mat = (al.sign[:, None] * r)[al.order]
         labels = [f"{k + 1}" + ("*" if al.extra[k] else "") for k in al.order]
-        im = _heatmap(ax, mat, rf"$\alpha={ds.alpha.values[i]:.3g}$", labels)
+        im = heatmap(ax, mat, rf"$\alpha={ds.alpha.values[i]:.3g}$", labels)
     if axes:
         axes[0].set_ylabel("student unit $k$")
     return im

@@ -405,7 +405,7 @@ def overparameterization(out_dir: Path) -> list[Path]:
     """K = 3…12 (M = 3): minimal η_J, η_w reaching ε ≤ 0.01 by α = 450; what extra units do."""
     import matplotlib.pyplot as plt
 
-    from .plotting import ALPHA_LABEL, EG_LABEL, STYLE, _heatmap, savefig, teacher_colour
+    from .plotting import ALPHA_LABEL, EG_LABEL, STYLE, heatmap, savefig, teacher_colour
 
     out_dir = Path(out_dir)
     spec = read_study("overparameterization.toml")
@@ -494,7 +494,7 @@ def overparameterization(out_dir: Path) -> list[Path]:
             al = an.align_units(r["R_final"], r["Q_final"], r["T"])
             ax = fig.add_subplot(bot[0, i])
             labels = [f"{k + 1}" + ("*" if al.extra[k] else "") for k in al.order]
-            im = _heatmap(ax, al.aligned(), f"$K={K}$, $\\alpha=450$", labels)
+            im = heatmap(ax, al.aligned(), f"$K={K}$, $\\alpha=450$", labels)
             ax.set_aspect("auto")
             if i == 0:
                 ax.set_ylabel("student unit $k$ (* extra)")

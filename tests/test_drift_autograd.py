@@ -15,7 +15,7 @@ and ``∂G/∂J_k = Σ_l (G_Q + G_Qᵀ)_kl J_l/N + Σ_n (G_R)_kn B_n/N`` (``G_R 
 
 (theory/equations.md §6, theory/anil.md).  ``G`` is written here from scratch in torch
 float64 (only I2 — no I3/I4 formula and nothing from the package), the derivatives come from
-autograd, and the result is compared with ``teacherstudent.drift.VectorField``.
+autograd, and the result is compared with ``teacherstudent.ode.drift.VectorField``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from random_states import random_fields_and_heads
 
 from teacherstudent.config import load_config
 
-drift = pytest.importorskip("teacherstudent.drift")
+drift = pytest.importorskip("teacherstudent.ode.drift")
 
 torch.set_default_dtype(torch.float64)
 

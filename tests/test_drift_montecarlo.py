@@ -34,7 +34,7 @@ from scipy.special import erf
 
 from teacherstudent.config import load_config
 
-drift = pytest.importorskip("teacherstudent.drift")
+drift = pytest.importorskip("teacherstudent.ode.drift")
 
 N_SIGMA = 5.0
 N_TASKS = {1: 100_000, 2: 60_000, 5: 30_000}  # tasks per (state, V)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from teacherstudent.integrals import I2, I3, I4, J2
+from teacherstudent.ode.integrals import I2, I3, I4, J2
 
 N_MC = 400_000
 N_COV = 24
@@ -90,7 +90,7 @@ def test_linear_activation_closed_forms():
 
 def test_domain_errors_are_counted():
     """An inadmissible covariance (|correlation| > 1) is reported, not silently used."""
-    from teacherstudent.integrals import ERF, i2_matrix
+    from teacherstudent.ode.integrals import ERF, i2_matrix
 
     C = np.array([[1.0, 3.0], [3.0, 1.0]])
     out = np.empty((2, 2))

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from teacherstudent import _kernel_cache
+from teacherstudent.ode import kernel_cache as _kernel_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +43,6 @@ def test_cache_dirs_follow_numba_cache_dir(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-c",
-         "from teacherstudent import _kernel_cache as k; print(*k.cache_dirs(), sep='\\n')"],
+         "from teacherstudent.ode import kernel_cache as k; print(*k.cache_dirs(), sep='\\n')"],
         env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert len(out) == 2 and all(Path(p).is_relative_to(tmp_path) for p in out)
+    assert len(out) == 3 and all(Path(p).is_relative_to(tmp_path) for p in out)

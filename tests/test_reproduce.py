@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from teacherstudent import plot_cli, plotting, reproduce, studies
+from teacherstudent import plotting, studies
+from teacherstudent.cli import plot as plot_cli
+from teacherstudent.cli import reproduce
 from teacherstudent.config import ConfigError
 from teacherstudent.dataset import save
 
@@ -34,8 +36,8 @@ def cli(argv: list[str]) -> int:
 def test_commands_are_registered_in_the_cli():
     from teacherstudent.cli import COMMANDS
 
-    assert COMMANDS["plot"][0] == "teacherstudent.plot_cli"
-    assert COMMANDS["reproduce"][0] == "teacherstudent.reproduce"
+    assert COMMANDS["plot"][0] == "teacherstudent.cli.plot"
+    assert COMMANDS["reproduce"][0] == "teacherstudent.cli.reproduce"
     for mod in (plot_cli, reproduce):
         assert mod.HELP and callable(mod.add_arguments) and callable(mod.main)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from teacherstudent import integrate, load_config
-from teacherstudent.drift import VectorField
+from teacherstudent.ode.drift import VectorField
 from teacherstudent.ode import SaveAt, Solver, solve
 
 

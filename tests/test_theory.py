@@ -5,7 +5,7 @@ theory/integrals.py derives I2, J2, I3, I4 (and the Isserlis M4) from one Gaussi
 and checks them against quadrature; theory/anil.py checks the exact-ANIL terms three ways.
 Here they run in their quick settings, plus negative controls (a wrong formula must be
 caught) and a comparison of the theory's own numpy implementation of the spec formulas,
-including the η_J²/V (I4) term, with teacherstudent.drift.
+including the η_J²/V (I4) term, with teacherstudent.ode.drift.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_anil_routes_catch_a_missing_gamma():
     assert np.max(np.abs(fR + eR_bad - dR)) > 1e-4 * np.max(np.abs(dR))
 
 
-drift = pytest.importorskip("teacherstudent.drift")
+drift = pytest.importorskip("teacherstudent.ode.drift")
 
 
 def _config(st, algorithm, V):

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..integrals import ERF, LINEAR, i2_matrix
+from ..ode.integrals import ERF, LINEAR, i2_matrix
 
 __all__ = [
     "ZIGGURAT",

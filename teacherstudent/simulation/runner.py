@@ -53,7 +53,7 @@ import xarray as xr
 
 from ..config import ConfigError, build_problem, load_config, to_toml
 from ..dataset import provenance
-from ..drift import VectorField
+from ..ode import VectorField
 from ..ode import SaveAt
 from .algorithms import (
     Rates,

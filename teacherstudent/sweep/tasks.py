@@ -69,7 +69,8 @@ def worker_stats() -> dict[str, Any]:
     import sys
 
     overloads = 0
-    for mod in ("teacherstudent.solvers", "teacherstudent.drift", "teacherstudent.integrals"):
+    for mod in ("teacherstudent.ode.solvers", "teacherstudent.ode.drift",
+                "teacherstudent.ode.integrals.closed_form"):
         m = sys.modules.get(mod)
         for obj in vars(m).values() if m else ():
             if hasattr(obj, "overloads") and hasattr(obj, "py_func"):

@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import plotting
-    from .config import ConfigError
-    from .dataset import load
+    from .. import plotting
+    from ..config import ConfigError
+    from ..dataset import load
 
     path = Path(args.result)
     if not path.exists():

@@ -12,24 +12,24 @@ import argparse
 import sys
 from importlib import import_module
 
-from .config import ConfigError
+from ..config import ConfigError
 
 # name -> (module, one-line help). Only the chosen command's module is imported, so that
 # `teacherstudent ode` does not pay for torch or dask.
 COMMANDS = {
-    "ode": ("teacherstudent.cli_ode", "integrate the order-parameter ODEs"),
+    "ode": ("teacherstudent.cli.ode", "integrate the order-parameter ODEs"),
     "simulate": (
-        "teacherstudent.simulation.cli_simulate",
+        "teacherstudent.cli.simulate",
         "Monte Carlo simulation at finite N (PyTorch)",
     ),
     "compare": (
-        "teacherstudent.simulation.cli_compare",
+        "teacherstudent.cli.compare",
         "simulation vs theory from the same initial overlaps",
     ),
-    "sweep": ("teacherstudent.sweep.cli", "grids of runs on Dask, resumable"),
-    "plot": ("teacherstudent.plot_cli", "figures from a result file"),
-    "linear": ("teacherstudent.linear.cli", "linear representation learning dynamics"),
-    "reproduce": ("teacherstudent.reproduce", "regenerate the figure gallery in figures/"),
+    "sweep": ("teacherstudent.cli.sweep", "grids of runs on Dask, resumable"),
+    "plot": ("teacherstudent.cli.plot", "figures from a result file"),
+    "linear": ("teacherstudent.cli.linear", "linear representation learning dynamics"),
+    "reproduce": ("teacherstudent.cli.reproduce", "regenerate the figure gallery in figures/"),
 }
 
 
@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported and given its full arguments."""
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog="teacherstudent",

@@ -33,7 +33,7 @@ from .drift import (
     P_L,
     P_M,
     P_S,
-    _covariance,
+    field_covariance,
     errors_kernel,
     make_workspace,
     rhs,
@@ -86,7 +86,7 @@ _E1, _E3, _E4, _E5, _E6, _E7 = (
 def _is_pd(y, pi, pf, T, C, psd_tol):
     """Cholesky test of the field covariance (admissible iff C ⪰ 0 up to a tolerance)."""
     L = pi[P_L]
-    _covariance(y, pi[P_K], pi[P_M], L, pf[P_GAMMA], T, C)
+    field_covariance(y, pi[P_K], pi[P_M], L, pf[P_GAMMA], T, C)
     # A specialised student (J_k in the span of the B_n) makes C singular: the dynamics
     # converge to the boundary of the PSD cone and solver error can put the state a hair
     # outside (explicit Euler without the η² term loses the O(dt²) Gram part of every step,

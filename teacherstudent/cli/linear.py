@@ -59,7 +59,7 @@ def _summary(ds) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import load_config, run
+    from ..linear import load_config, run
 
     cfg = load_config(args.config, overrides=parse_overrides(args.set))
     out = Path(args.output)
@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     ds.to_netcdf(out, engine="h5netcdf")
     written = [out]
     if not args.no_plot:
-        from .plotting import plot_run
+        from ..linear.plotting import plot_run
 
         png = Path(args.plot) if args.plot else out.with_suffix(".png")
         plot_run(ds, png)

@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import ConfigError, load_config, parse_overrides
-    from .dataset import save
-    from .ode import extend, integrate
+    from ..config import ConfigError, load_config, parse_overrides
+    from ..dataset import save
+    from ..ode import extend, integrate
 
     overrides = parse_overrides(args.overrides)
     if args.extend is not None:
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     out = save(ds, args.output)
     fig_path = None
     if not args.no_plot:
-        from .plotting import plot_ode
+        from ..plotting import plot_ode
 
         fig_path = Path(args.plot) if args.plot else out.with_suffix(".png")
         plot_ode(ds, fig_path)

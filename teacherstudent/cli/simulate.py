@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli_ode import add_config_arguments
+from .ode import add_config_arguments
 
 HELP = "Monte Carlo simulation of the finite-N networks (PyTorch, batched replicas)"
 
@@ -48,7 +48,7 @@ def load_args_config(args: argparse.Namespace) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     from ..dataset import save
-    from .runner import simulate
+    from ..simulation.runner import simulate
 
     cfg = load_args_config(args)
     out = Path(args.output)

@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..config import ConfigError
-    from .runner import run_sweep
-    from .spec import load_spec
-    from .store import Store
+    from ..sweep.runner import run_sweep
+    from ..sweep.spec import load_spec
+    from ..sweep.store import Store
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")

@@ -44,7 +44,7 @@ class Study:
 
 def registry(warn: bool = True) -> dict[str, Study]:
     """All studies, in order: the ODE studies, then the linear and simulation ones."""
-    from . import studies as ode_studies
+    from .. import studies as ode_studies
 
     out = {n: Study(n, f, ode_studies.__name__) for n, f in ode_studies.STUDIES.items()}
     for modname in EXTERNAL:
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import ConfigError
+    from ..config import ConfigError
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

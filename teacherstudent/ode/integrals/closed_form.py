@@ -39,11 +39,11 @@ import math
 import numpy as np
 from numba import njit
 
-from . import _kernel_cache
+from .. import kernel_cache
 
 # Every kernel module imports this one first: drop on-disk kernels compiled from other
-# versions of the kernel sources before any of them is loaded (see _kernel_cache).
-_kernel_cache.drop_stale()
+# versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
+kernel_cache.drop_stale()
 
 __all__ = ["ERF", "LINEAR", "activation_code", "I2", "I3", "I4", "J2"]
 

@@ -16,9 +16,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._fingerprint import ROOT, sources_sha256
+from ..fingerprint import ROOT, sources_sha256
 
-KERNEL_SOURCES = ("integrals.py", "drift.py", "solvers.py", "simulation/fastcpu.py")
+KERNEL_SOURCES = (
+    "ode/integrals/closed_form.py",
+    "ode/drift.py",
+    "ode/solvers.py",
+    "simulation/fastcpu.py",
+)
 STAMP = "teacherstudent-kernels.sha256"
 _done = False
 

@@ -20,8 +20,8 @@ import numpy as np
 import tomllib
 import xarray as xr
 
-from .config import Config, ConfigError, load_config
-from .dataset import load, provenance
+from ..config import Config, ConfigError, load_config
+from ..dataset import load, provenance
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .config import Problem, build_problem
+from ..config import Problem, build_problem
 from .integrals import LINEAR, activation_code, i2_matrix, i3_tensor, i4_tensor, j2_matrix
 
 __all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
@@ -97,7 +97,7 @@ def make_workspace(K, M, L, s):
 
 
 @njit(cache=True)
-def _covariance(y, K, M, L, gamma, T, C):
+def field_covariance(y, K, M, L, gamma, T, C):
     """Fill the field covariance ``C`` (L×L) from the state ``y = (Q, R, w)``."""
     F = K + M
     g2 = gamma * gamma
@@ -237,7 +237,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
         DR,
         E,
     ) = ws
-    _covariance(y, K, M, L, gamma, T, C)
+    field_covariance(y, K, M, L, gamma, T, C)
     bad = i2_matrix(C, F, act, I2m)
 
     _adapt(y, ow, I2m, K, M, s, eta_w, sK, sM, a, W)
@@ -427,7 +427,7 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     if algo == ARM:
         s = 0
     C = np.empty((L, L))
-    _covariance(y, K, M, L, gamma, T, C)
+    field_covariance(y, K, M, L, gamma, T, C)
     I2m = np.empty((F, F))
     bad = i2_matrix(C, F, act, I2m)
     a = np.empty((s + 1, K))
@@ -474,7 +474,7 @@ class VectorField:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> VectorField:
-        from .config import ConfigError
+        from ..config import ConfigError
 
         prob = build_problem(cfg)
         alg = cfg["algorithm"]

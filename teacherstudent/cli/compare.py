@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli_ode import add_config_arguments
+from .ode import add_config_arguments
 
 HELP = "simulation vs theory (ODE) from the same measured initial overlaps"
 
@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..dataset import save
-    from .cli_simulate import load_args_config
-    from .compare import compare, deviation_table, plot_compare
+    from .simulate import load_args_config
+    from ..simulation.compare import compare, deviation_table, plot_compare
 
     cfg = load_args_config(args)
     ds = compare(

@@ -1,0 +1,24 @@
+"""The order-parameter ODEs: integrals → drift → solvers → dataset.
+
+* :mod:`.integrals` — Gaussian expectations of the activation (where activations plug in);
+* :mod:`.drift` — the vector field ``dΩ/dα`` (:class:`VectorField`, one numba kernel for
+  every algorithm and activation);
+* :mod:`.solvers` — jitted Euler, RK4 and Dormand–Prince with events and divergence checks;
+* :mod:`.frontend` — :class:`Solver`, :class:`SaveAt`, :func:`solve` (a :class:`Solution`),
+  :func:`integrate` (an :class:`xarray.Dataset`) and :func:`extend`.
+
+Example
+-------
+>>> import teacherstudent as ts
+>>> ds = ts.ode.integrate(None, **{"run.alpha_max": 10.0})
+>>> float(ds.eg[-1]) < float(ds.eg[0])
+True
+"""
+
+from __future__ import annotations
+
+from .drift import VectorField
+from .frontend import SaveAt, Solution, Solver, extend, integrate, solve, to_dataset
+
+__all__ = ["VectorField", "Solver", "SaveAt", "Solution", "solve", "integrate", "extend",
+           "to_dataset"]
