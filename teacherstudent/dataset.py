@@ -11,8 +11,8 @@ from typing import Any
 
 import xarray as xr
 
-from .fingerprint import ROOT, sources_sha256
 from .config import flat_attrs, to_toml
+from .fingerprint import ROOT, sources_sha256
 
 __all__ = ["provenance", "save", "load", "code_fingerprint"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField
 from teacherstudent.ode import SaveAt, Solver, solve
+from teacherstudent.ode.drift import VectorField
 
 
 def _smooth_problem():

@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..dataset import save
-    from .simulate import load_args_config
     from ..simulation.compare import compare, deviation_table, plot_compare
+    from .simulate import load_args_config
 
     cfg = load_args_config(args)
     ds = compare(

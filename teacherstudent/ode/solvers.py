@@ -33,8 +33,8 @@ from .drift import (
     P_L,
     P_M,
     P_S,
-    field_covariance,
     errors_kernel,
+    field_covariance,
     make_workspace,
     rhs,
 )

@@ -53,8 +53,7 @@ import xarray as xr
 
 from ..config import ConfigError, build_problem, load_config, to_toml
 from ..dataset import provenance
-from ..ode import VectorField
-from ..ode import SaveAt
+from ..ode import SaveAt, VectorField
 from .algorithms import (
     Rates,
     adapt_head,

@@ -11,8 +11,8 @@ import xarray as xr
 
 import teacherstudent
 import teacherstudent.linear as L
-from teacherstudent.config import ConfigError
 from teacherstudent.cli import linear as cli
+from teacherstudent.config import ConfigError
 from teacherstudent.linear.config import ALGORITHMS, CHECKS, DEFAULTS
 
 SMALL = {"d": 8, "k": 2, "n_tasks": 4, "rounds": 5, "seeds": 2, "test_tasks": 4}

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from .closed_form import (
     ERF,
-    LINEAR,
     I2,
     I3,
     I4,
     J2,
+    LINEAR,
     activation_code,
     i2_matrix,
     i3_tensor,
