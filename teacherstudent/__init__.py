@@ -18,8 +18,7 @@ from importlib import import_module
 from typing import Any
 
 from .config import ConfigError, load_config
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["ConfigError", "load_config", "integrate", "simulate", "linear", "__version__"]
 

@@ -2,11 +2,13 @@
 
 A configuration is a nested dict of TOML tables (``model``, ``tasks``, ``algorithm``,
 ``init``, ``run``, ``simulation``).  :func:`load_config` fills defaults and validates every
-key; :func:`build_problem` turns it into the arrays the equations need (``T``, ``u_mean``,
+key with the checks of :mod:`teacherstudent.validation` (re-exported here: ``ConfigError``,
+``read_toml``, ``parse_overrides``, ``apply_overrides``, ``validate_table``);
+:func:`build_problem` turns it into the arrays the equations need (``T``, ``u_mean``,
 ``u_cov``, ``Q0``, ``R0``, ``w0``).  Any problem raises :class:`ConfigError` with one message
 that names the offending key; the CLI turns it into exit status 2.
 
-Shorthands (spec §3): a number for ``init.Q`` or ``tasks.teacher_overlap`` means ``scale·I``;
+Shorthands: a number for ``init.Q`` or ``tasks.teacher_overlap`` means ``scale·I``;
 a number for ``init.R`` or ``init.w`` means a seeded random matrix/vector of that scale;
 ``tasks.head_mean`` a number means ``value·1``; ``tasks.head_cov`` a number means
 ``value·I``, a list its diagonal, a list of lists the full matrix.  ``"inf"`` (or
@@ -15,15 +17,37 @@ a number for ``init.R`` or ``init.w`` means a seeded random matrix/vector of tha
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
+
+from .validation import (
+    Check,
+    ConfigError,
+    alpha_list,
+    apply_overrides,
+    choice,
+    device,
+    int_at_least,
+    integer,
+    is_number,
+    nonneg,
+    number_or_array,
+    optional,
+    parse_overrides,
+    pos_int,
+    positive,
+    read_source,
+    read_toml,
+    sample_size,
+    string,
+    unit_interval,
+    validate_table,
+)
 
 __all__ = [
     "ConfigError",
@@ -44,10 +68,6 @@ ALGORITHMS = ("arm", "fo-anil", "anil", "maml", "fo-maml")
 ACTIVATIONS = ("erf", "linear")
 READOUTS = ("sqrt", "none", "mean")
 SOLVERS = ("euler", "rk4", "dopri5")
-
-
-class ConfigError(ValueError):
-    """Bad user input: the message names the offending key or value."""
 
 
 class Config(dict):
@@ -101,242 +121,67 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- checks
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _to_size(key: str, v: Any) -> float:
-    """A sample size: positive int or inf."""
-    if isinstance(v, str) and v.strip().lower() in ("inf", "infinity"):
-        return math.inf
-    if _is_number(v) and (v == math.inf):
-        return math.inf
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
-        return int(v)
-    if isinstance(v, float) and v.is_integer() and v >= 1:
-        return int(v)
-    raise ConfigError(f'{key} must be a positive integer or "inf", got {v!r}')
-
-
-def _nonneg(key: str, v: Any) -> float:
-    if not _is_number(v) or not math.isfinite(v) or v < 0:
-        raise ConfigError(f"{key} must be a finite non-negative number, got {v!r}")
-    return float(v)
-
-
-def _positive(key: str, v: Any) -> float:
-    if not _is_number(v) or not math.isfinite(v) or v <= 0:
-        raise ConfigError(f"{key} must be a finite positive number, got {v!r}")
-    return float(v)
-
-
-def _pos_int(key: str, v: Any, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
-    def check(key: str, v: Any) -> str:
-        if not isinstance(v, str) or v.lower() not in options:
-            raise ConfigError(f"{key} must be one of {', '.join(options)}; got {v!r}")
-        return v.lower()
-
-    return check
-
-
-def _number_or_array(key: str, v: Any) -> Any:
-    """A number, or a (nested) list of numbers; kept as plain Python for TOML."""
-    if _is_number(v):
-        if not math.isfinite(v):
-            raise ConfigError(f"{key} must be finite, got {v!r}")
-        return float(v)
-    if isinstance(v, (list, tuple, np.ndarray)):
-        try:
-            arr = np.asarray(v, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}") from exc
-        if arr.ndim not in (1, 2) or not np.all(np.isfinite(arr)):
-            raise ConfigError(f"{key} must be a finite vector or matrix, got shape {arr.shape}")
-        return arr.tolist()
-    raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}")
-
-
-def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    def inner(key: str, v: Any) -> Any:
-        return None if v is None else check(key, v)
-
-    return inner
-
-
-def _save_alpha(key: str, v: Any) -> list[float]:
-    if not isinstance(v, (list, tuple, np.ndarray)) or len(v) < 1:
-        raise ConfigError(f"{key} must be a non-empty list of alpha values")
-    arr = np.asarray(v, dtype=float)
-    if arr.ndim != 1 or np.any(~np.isfinite(arr)) or np.any(arr < 0):
-        raise ConfigError(f"{key} must be a list of finite alpha >= 0")
-    if np.any(np.diff(arr) <= 0):
-        raise ConfigError(f"{key} must be strictly increasing")
-    return arr.tolist()
-
-
-def _string(key: str, v: Any) -> str:
-    if not isinstance(v, str):
-        raise ConfigError(f"{key} must be a string, got {v!r}")
-    return v
-
-
-def _int_any(key: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(f"{key} must be an integer, got {v!r}")
-    return int(v)
-
-
-def _gamma(key: str, v: Any) -> float:
-    if not _is_number(v) or not (0.0 <= v <= 1.0):
-        raise ConfigError(f"{key} must be in [0, 1], got {v!r}")
-    return float(v)
-
-
-def _device(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not (v in ("auto", "cpu") or v.startswith("cuda")):
-        raise ConfigError(f"{key} must be 'auto', 'cpu' or 'cuda[:i]', got {v!r}")
-    return v
-
-
-CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+CHECKS: dict[str, dict[str, Check]] = {
     "model": {
-        "K": _pos_int,
-        "M": _pos_int,
-        "activation": _choice(ACTIVATIONS),
-        "readout": _choice(READOUTS),
-        "noise": _nonneg,
+        "K": pos_int,
+        "M": pos_int,
+        "activation": choice(ACTIVATIONS),
+        "readout": choice(READOUTS),
+        "noise": nonneg,
     },
     "tasks": {
-        "head_mean": _number_or_array,
-        "head_cov": _number_or_array,
-        "gamma": _gamma,
-        "teacher_overlap": _number_or_array,
+        "head_mean": number_or_array,
+        "head_cov": number_or_array,
+        "gamma": unit_interval,
+        "teacher_overlap": number_or_array,
     },
     "algorithm": {
-        "name": _choice(ALGORITHMS),
-        "eta_J": _nonneg,
-        "eta_w": _nonneg,
-        "eta_0": _optional(_nonneg),
-        "eta_in_J": _nonneg,
-        "inner_steps": lambda k, v: _pos_int(k, v, 0),
-        "train_size": _to_size,
-        "val_size": _to_size,
+        "name": choice(ALGORITHMS),
+        "eta_J": nonneg,
+        "eta_w": nonneg,
+        "eta_0": optional(nonneg),
+        "eta_in_J": nonneg,
+        "inner_steps": int_at_least(0),
+        "train_size": sample_size,
+        "val_size": sample_size,
     },
     "init": {
-        "Q": _number_or_array,
-        "R": _number_or_array,
-        "w": _number_or_array,
-        "seed": _int_any,
+        "Q": number_or_array,
+        "R": number_or_array,
+        "w": number_or_array,
+        "seed": integer,
     },
     "run": {
-        "alpha_max": _positive,
-        "solver": _choice(SOLVERS),
-        "rtol": _positive,
-        "atol": _positive,
-        "dt": _positive,
-        "n_save": lambda k, v: _pos_int(k, v, 2),
-        "save_alpha": _optional(_save_alpha),
-        "save_spacing": _choice(("log", "linear")),
-        "alpha_min_save": _positive,
-        "eg_threshold": _nonneg,
-        "max_steps": _pos_int,
-        "blowup": _positive,
-        "psd_tol": _positive,
+        "alpha_max": positive,
+        "solver": choice(SOLVERS),
+        "rtol": positive,
+        "atol": positive,
+        "dt": positive,
+        "n_save": int_at_least(2),
+        "save_alpha": optional(alpha_list),
+        "save_spacing": choice(("log", "linear")),
+        "alpha_min_save": positive,
+        "eg_threshold": nonneg,
+        "max_steps": pos_int,
+        "blowup": positive,
+        "psd_tol": positive,
     },
     "simulation": {
-        "N": _pos_int,
-        "seeds": _pos_int,
-        "device": _device,
-        "dtype": _choice(("float64", "float32")),
-        "checkpoint_every": _nonneg,
-        "checkpoint": _string,
-        "test_tasks": lambda k, v: _pos_int(k, v, 0),
-        "test_samples": _pos_int,
-        "base_seed": _int_any,
-        "rng": _choice(("numba", "numpy")),
+        "N": pos_int,
+        "seeds": pos_int,
+        "device": device,
+        "dtype": choice(("float64", "float32")),
+        "checkpoint_every": nonneg,
+        "checkpoint": string,
+        "test_tasks": int_at_least(0),
+        "test_samples": pos_int,
+        "base_seed": integer,
+        "rng": choice(("numba", "numpy")),
     },
 }
 
 
-def validate_table(
-    table: str,
-    raw: Mapping[str, Any],
-    defaults: Mapping[str, Any],
-    checks: Mapping[str, Callable[[str, Any], Any]],
-) -> dict[str, Any]:
-    """Fill one table's defaults and check every key (reusable by other sub-models)."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"[{table}] must be a table, got {type(raw).__name__}")
-    out = dict(copy.deepcopy(defaults))
-    for key, value in raw.items():
-        if key not in checks:
-            known = ", ".join(checks)
-            raise ConfigError(f"unknown key '{table}.{key}' (known keys of [{table}]: {known})")
-        out[key] = value
-    for key, check in checks.items():
-        out[key] = check(f"{table}.{key}", out[key])
-    return out
-
-
 # --------------------------------------------------------------------------- loading
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """Read a TOML file; a missing or malformed file is a :class:`ConfigError` naming
-    ``what`` and the path."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{what} '{path}' does not exist")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{what} '{path}' is not valid TOML: {exc}") from exc
-
-
-def _read(path_or_dict: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
-    if path_or_dict is None:
-        return {}
-    if isinstance(path_or_dict, Mapping):
-        return copy.deepcopy(dict(path_or_dict))
-    return read_toml(path_or_dict)
-
-
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``--set table.key=value`` items; values are TOML literals (bare strings allowed)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set expects table.key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        try:
-            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value.strip()  # a bare word such as fo-anil or inf
-        out[key] = parsed
-    return out
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Set dotted keys (``"algorithm.eta_J"``) in a raw config dict (returns a copy)."""
-    raw = copy.deepcopy(raw)
-    for dotted, value in overrides.items():
-        parts = dotted.split(".")
-        if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"override key must be table.key, got {dotted!r}")
-        table, key = parts
-        raw.setdefault(table, {})
-        if not isinstance(raw[table], dict):
-            raise ConfigError(f"[{table}] must be a table")
-        raw[table][key] = value
-    return raw
-
-
 def load_config(
     path_or_dict: str | Path | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -347,7 +192,7 @@ def load_config(
     checks the consistency of shapes and the positive definiteness of the initial
     covariance ``C = [[Q, R], [Rᵀ, T]]`` by resolving the problem once.
     """
-    raw = _read(path_or_dict)
+    raw = read_source(path_or_dict)
     if overrides:
         raw = apply_overrides(raw, overrides)
     for table in raw:
@@ -400,7 +245,7 @@ def readout_scales(readout: str, K: int, M: int) -> tuple[float, float]:
 
 
 def _matrix(key: str, v: Any, n: int, m: int, *, number: str, rng: np.random.Generator):
-    if _is_number(v):
+    if is_number(v):
         if number == "identity":
             if n != m:
                 raise ConfigError(f"{key}: a number means scale·I, which needs a square matrix")
@@ -438,14 +283,14 @@ def build_problem(cfg: Mapping[str, Any]) -> Problem:
         definite=True,
     )
     hm = tasks["head_mean"]
-    if _is_number(hm):
+    if is_number(hm):
         u_mean = float(hm) * np.ones(M)
     else:
         u_mean = np.asarray(hm, dtype=float)
         if u_mean.shape != (M,):
             raise ConfigError(f"tasks.head_mean must have shape ({M},), got {u_mean.shape}")
     hc = tasks["head_cov"]
-    if _is_number(hc):
+    if is_number(hc):
         u_cov = float(hc) * np.eye(M)
     else:
         arr = np.asarray(hc, dtype=float)
@@ -465,7 +310,7 @@ def build_problem(cfg: Mapping[str, Any]) -> Problem:
     Q0 = _matrix("init.Q", init["Q"], K, K, number="identity", rng=rng)
     R0 = _matrix("init.R", init["R"], K, M, number="random", rng=rng)
     wv = init["w"]
-    if _is_number(wv):
+    if is_number(wv):
         w0 = float(wv) * rng.standard_normal(K) if wv != 0 else np.zeros(K)
     else:
         w0 = np.asarray(wv, dtype=float)

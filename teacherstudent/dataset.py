@@ -29,7 +29,7 @@ def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> 
     import numba
     import numpy
 
-    from . import __version__
+    from .version import __version__
 
     attrs: dict[str, Any] = {
         "kind": kind,

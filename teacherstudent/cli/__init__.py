@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported and given its full arguments."""
-    from .. import __version__
+    from ..version import __version__
 
     parser = _Parser(
         prog="teacherstudent",

@@ -32,7 +32,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import TaskLoss, apply, apply_T, gradient, hvp, residual
+from .model import (
+    TaskLoss,
+    apply,
+    apply_T,
+    gradient,
+    hvp,
+    inner_loop,
+    per_task,
+    residual,
+)
 from .tasks import TaskBatch
 
 __all__ = [
@@ -52,33 +61,6 @@ class Rates:
     inner_steps: int = 1
     tau: int = 2
     imaml_lambda: float = 1.0
-
-
-Trajectory = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-def _per_task(w: np.ndarray, n: int) -> np.ndarray:
-    return np.broadcast_to(w[:, None, :], (w.shape[0], n, w.shape[1])) if w.ndim == 2 else w
-
-
-def inner_loop(
-    loss: TaskLoss, B: np.ndarray, w: np.ndarray, alpha: float, steps: int, adapt_B: bool
-) -> tuple[Trajectory, np.ndarray, np.ndarray]:
-    """``steps`` GD steps of rate ``α`` on each task from the shared ``(B, w)``.
-
-    Returns the trajectory ``[(B_j, w_j, r_j)]_{j<s}`` (residuals ``r_j`` kept for the
-    backward pass) and the adapted ``(B_s, w_s)``; ``B_s`` is per task iff ``adapt_B``.
-    """
-    w = _per_task(w, loss.n)
-    traj: Trajectory = []
-    for _ in range(steps):
-        r = residual(loss, B, w)
-        traj.append((B, w, r))
-        gB, gw = gradient(B, w, r)
-        if adapt_B:
-            B = (B[:, None] if B.ndim == 3 else B) - alpha * gB.dense()
-        w = w - alpha * gw
-    return traj, B, w
 
 
 def meta_gradient(
@@ -139,8 +121,8 @@ Update = Callable[[np.ndarray, np.ndarray, TaskBatch, Rates], tuple[np.ndarray, 
 
 
 def _pooled_gradient(B, w, batch: TaskBatch):
-    r = residual(batch.pooled, B, _per_task(w, batch.pooled.n))
-    GB, gw = gradient(B, _per_task(w, batch.pooled.n), r)
+    r = residual(batch.pooled, B, per_task(w, batch.pooled.n))
+    GB, gw = gradient(B, per_task(w, batch.pooled.n), r)
     return GB.mean(), gw.mean(axis=1)
 
 

@@ -25,16 +25,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import (
+from ..validation import (
     ConfigError,
-    _choice,
-    _nonneg,
-    _number_or_array,
-    _pos_int,
-    _positive,
-    _read,
-    _to_size,
     apply_overrides,
+    choice,
+    int_at_least,
+    nonneg,
+    number_or_array,
+    pos_int,
+    positive,
+    read_source,
+    sample_size,
     validate_table,
 )
 
@@ -105,11 +106,11 @@ def _seeds(key: str, v: Any) -> int | list[int]:
         if len(set(v)) != len(v):
             raise ConfigError(f"{key}: seed ids must be distinct, got {list(v)}")
         return [int(s) for s in v]
-    return _pos_int(key, v)
+    return pos_int(key, v)
 
 
 def _optional_size(key: str, v: Any) -> int | None:
-    return None if v is None else _pos_int(key, v)
+    return None if v is None else pos_int(key, v)
 
 
 def _unit_interval(key: str, v: Any) -> float:
@@ -121,34 +122,34 @@ def _unit_interval(key: str, v: Any) -> float:
 def _lambda(key: str, v: Any) -> str | float:
     if isinstance(v, str) and v.lower() == "auto":
         return "auto"
-    return _positive(key, v)
+    return positive(key, v)
 
 
 CHECKS = {
-    "d": _pos_int,
-    "k": _pos_int,
+    "d": pos_int,
+    "k": pos_int,
     "k_model": _optional_size,
-    "n_tasks": _pos_int,
-    "m_in": _to_size,
-    "m_out": _to_size,
-    "mu": _nonneg,
-    "head_mean": _number_or_array,
-    "noise": _nonneg,
-    "alpha": _positive,
-    "beta": _nonneg,
-    "inner_steps": lambda k, v: _pos_int(k, v, 0),
-    "tau": _pos_int,
-    "rounds": _pos_int,
+    "n_tasks": pos_int,
+    "m_in": sample_size,
+    "m_out": sample_size,
+    "mu": nonneg,
+    "head_mean": number_or_array,
+    "noise": nonneg,
+    "alpha": positive,
+    "beta": nonneg,
+    "inner_steps": int_at_least(0),
+    "tau": pos_int,
+    "rounds": pos_int,
     "algorithms": _algorithms,
     "seeds": _seeds,
-    "init": _choice(INITS),
-    "task_pool": lambda k, v: _pos_int(k, v, 0),
+    "init": choice(INITS),
+    "task_pool": int_at_least(0),
     "init_dist": _unit_interval,
-    "init_scale": _positive,
-    "head_init": _nonneg,
+    "init_scale": positive,
+    "head_init": nonneg,
     "imaml_lambda": _lambda,
-    "record_every": _pos_int,
-    "test_tasks": lambda k, v: _pos_int(k, v, 0),
+    "record_every": pos_int,
+    "test_tasks": int_at_least(0),
 }
 
 
@@ -162,7 +163,7 @@ def load_config(
     ``{"linear": {...}}`` with every key present; idempotent on its own output.  Any problem
     raises :class:`~teacherstudent.config.ConfigError` naming the key.
     """
-    raw = _read(path_or_dict)
+    raw = read_source(path_or_dict)
     if overrides:
         dotted = {(k if "." in k else f"linear.{k}"): v for k, v in overrides.items()}
         raw = apply_overrides(raw, dotted)

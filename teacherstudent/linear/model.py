@@ -36,6 +36,9 @@ __all__ = [
     "residual",
     "gradient",
     "hvp",
+    "Trajectory",
+    "per_task",
+    "inner_loop",
 ]
 
 
@@ -169,3 +172,31 @@ def hvp(
     if U is not None:
         H_w = H_w + apply_T(U, r)
     return RankOnes([(dr, w, 1.0), (r, u, 1.0)]), H_w
+
+
+Trajectory = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def per_task(w: np.ndarray, n: int) -> np.ndarray:
+    """``w`` broadcast to one head per task ``(S, n, k)`` (a per-task ``w`` is kept)."""
+    return np.broadcast_to(w[:, None, :], (w.shape[0], n, w.shape[1])) if w.ndim == 2 else w
+
+
+def inner_loop(
+    loss: TaskLoss, B: np.ndarray, w: np.ndarray, alpha: float, steps: int, adapt_B: bool
+) -> tuple[Trajectory, np.ndarray, np.ndarray]:
+    """``steps`` GD steps of rate ``α`` on each task from the shared ``(B, w)``.
+
+    Returns the trajectory ``[(B_j, w_j, r_j)]_{j<s}`` (residuals ``r_j`` kept for the
+    backward pass) and the adapted ``(B_s, w_s)``; ``B_s`` is per task iff ``adapt_B``.
+    """
+    w = per_task(w, loss.n)
+    traj: Trajectory = []
+    for _ in range(steps):
+        r = residual(loss, B, w)
+        traj.append((B, w, r))
+        gB, gw = gradient(B, w, r)
+        if adapt_B:
+            B = (B[:, None] if B.ndim == 3 else B) - alpha * gB.dense()
+        w = w - alpha * gw
+    return traj, B, w

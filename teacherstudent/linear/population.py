@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import TaskLoss, apply
+from .model import TaskLoss, apply, inner_loop
 
 __all__ = [
     "PopulationLoss",
@@ -100,7 +100,6 @@ def full_adaptation_error(
     ``r wᵀ``), so it is run exactly in an orthonormal basis of ``Q`` (dimension ``≤ k' + k``).
     Returns ``(S,)``.
     """
-    from .algorithms import inner_loop  # local: algorithms imports this module's loss
 
     if theta.shape[1] == 0:
         return np.full(B.shape[0], np.nan)

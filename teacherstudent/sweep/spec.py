@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ConfigError, read_toml
+from ..validation import ConfigError, choice, int_at_least, optional, read_toml
 
 __all__ = ["KINDS", "MODES", "SAVE_VARIABLES", "Point", "Spec", "load_spec", "point_key"]
 
@@ -54,6 +54,13 @@ KINDS = ("ode", "simulate", "linear")
 MODES = ("product", "zip", "points")
 SPEC_KEYS = ("kind", "base", "grid", "points", "mode", "save", "chunk_size", "on_invalid",
              "name", "description")
+
+SPEC_KEY = "spec key '{}'"
+# the spec's scalar keys, checked like every other table (teacherstudent.validation)
+_KIND = choice(KINDS)
+_MODE = choice(MODES)
+_CHUNK = optional(int_at_least(1))
+_ON_INVALID = choice(("error", "skip"))
 
 #: Per-point variables an ``ode`` sweep can keep (``save``); status/message/bookkeeping are
 #: always kept.  Other kinds accept the names of their result's data variables.
@@ -110,7 +117,7 @@ def point_key(kind: str, config: Mapping[str, Any], save: list[str] | None) -> s
     The code itself is not hashed: after changing the equations without bumping the
     version, start a fresh store (or delete ``STORE/parts``).
     """
-    from .. import __version__
+    from ..version import __version__
 
     payload = {"kind": kind, "config": config, "save": sorted(save) if save else None,
                "version": __version__}
@@ -126,7 +133,8 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"cannot hash a {type(v).__name__}")
 
 
-def _config_loader(kind: str) -> Callable[..., dict[str, Any]]:
+def config_loader(kind: str) -> Callable[..., dict[str, Any]]:
+    """The ``load_config`` of a sweep kind (``linear``: the ``[linear]`` table's)."""
     if kind == "linear":
         from ..linear.config import load_config as linear_load_config
 
@@ -191,9 +199,8 @@ def _check_grid_keys(kind: str, keys: list[str], where: str) -> None:
 def _expand(raw: Mapping[str, Any], kind: str) -> tuple[str, list[str], list[list[Any]],
                                                        list[dict[str, Any]]]:
     """(mode, grid keys, grid values, list of per-point overrides)."""
-    mode = raw.get("mode", "points" if "points" in raw else "product")
-    if mode not in MODES:
-        raise ConfigError(f"spec key 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+    default_mode = "points" if "points" in raw else "product"
+    mode = _MODE(SPEC_KEY.format("mode"), raw.get("mode", default_mode))
     if "grid" in raw and "points" in raw:
         raise ConfigError("a spec takes either [grid] or [[points]], not both")
     if mode == "points":
@@ -275,21 +282,15 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec, root: str | Path | No
     for key in raw:
         if key not in SPEC_KEYS:
             raise ConfigError(f"unknown spec key {key!r} (known: {', '.join(SPEC_KEYS)})")
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        raise ConfigError(f"spec key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    kind = _KIND(SPEC_KEY.format("kind"), raw.get("kind"))
     _check_kind_available(kind)
     base = _read_base(raw.get("base"), root)
     save = _check_save(kind, raw.get("save"))
-    chunk = raw.get("chunk_size")
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
-        raise ConfigError(f"spec key 'chunk_size' must be an integer >= 1, got {chunk!r}")
-    on_invalid = raw.get("on_invalid", "error")
-    if on_invalid not in ("error", "skip"):
-        raise ConfigError(f"spec key 'on_invalid' must be 'error' or 'skip', got {on_invalid!r}")
+    chunk = _CHUNK(SPEC_KEY.format("chunk_size"), raw.get("chunk_size"))
+    on_invalid = _ON_INVALID(SPEC_KEY.format("on_invalid"), raw.get("on_invalid", "error"))
     mode, keys, values, combos = _expand(raw, kind)
 
-    loader = _config_loader(kind)
+    loader = config_loader(kind)
     try:
         loader(base)
     except ConfigError as exc:

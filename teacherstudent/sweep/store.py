@@ -201,10 +201,10 @@ class Store:
 
 
 def _resolved_base(spec: Spec) -> dict[str, Any] | None:
-    from .spec import _config_loader
+    from .spec import config_loader
 
     try:
-        return _config_loader(spec.kind)(spec.base)
+        return config_loader(spec.kind)(spec.base)
     except Exception:  # noqa: BLE001 - provenance only
         return None
 

@@ -1,0 +1,281 @@
+"""Validation of user input, shared by every configuration table.
+
+One module checks every table a user writes: the ODE/simulation configuration
+(:mod:`teacherstudent.config`), the ``[linear]`` table (:mod:`teacherstudent.linear.config`)
+and sweep specs (:mod:`teacherstudent.sweep.spec`). A *check* is a callable
+``check(key, value) -> value`` that returns the normalised value or raises
+:class:`ConfigError` with one message naming ``key``; :func:`validate_table` applies a
+table's checks after filling its defaults. Reading TOML and ``--set`` overrides live here
+too, so that every command reports bad input the same way (the CLI turns a
+:class:`ConfigError` into one line on stderr and exit status 2).
+
+Example
+-------
+>>> from teacherstudent.validation import nonneg, validate_table
+>>> validate_table("algorithm", {"eta_J": 2}, {"eta_J": 3.0}, {"eta_J": nonneg})
+{'eta_J': 2.0}
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+__all__ = [
+    "ConfigError",
+    "Check",
+    "is_number",
+    "sample_size",
+    "nonneg",
+    "positive",
+    "pos_int",
+    "int_at_least",
+    "choice",
+    "number_or_array",
+    "optional",
+    "alpha_list",
+    "string",
+    "integer",
+    "unit_interval",
+    "device",
+    "validate_table",
+    "read_toml",
+    "read_source",
+    "parse_overrides",
+    "apply_overrides",
+]
+
+Check = Callable[[str, Any], Any]
+
+
+class ConfigError(ValueError):
+    """Bad user input: the message names the offending key or value."""
+
+
+# --------------------------------------------------------------------------- checks
+def is_number(v: Any) -> bool:
+    """A real number (``int`` or ``float``, not ``bool``)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def sample_size(key: str, v: Any) -> float:
+    """A sample size: a positive integer, or ``inf``/``"inf"`` for the population limit."""
+    if isinstance(v, str) and v.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    if is_number(v) and (v == math.inf):
+        return math.inf
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+        return int(v)
+    if isinstance(v, float) and v.is_integer() and v >= 1:
+        return int(v)
+    raise ConfigError(f'{key} must be a positive integer or "inf", got {v!r}')
+
+
+def nonneg(key: str, v: Any) -> float:
+    """A finite number ``>= 0``."""
+    if not is_number(v) or not math.isfinite(v) or v < 0:
+        raise ConfigError(f"{key} must be a finite non-negative number, got {v!r}")
+    return float(v)
+
+
+def positive(key: str, v: Any) -> float:
+    """A finite number ``> 0``."""
+    if not is_number(v) or not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"{key} must be a finite positive number, got {v!r}")
+    return float(v)
+
+
+def pos_int(key: str, v: Any, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (default 1)."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def int_at_least(minimum: int) -> Check:
+    """The check "an integer ``>= minimum``"."""
+
+    def check(key: str, v: Any) -> int:
+        return pos_int(key, v, minimum)
+
+    return check
+
+
+def choice(options: tuple[str, ...]) -> Check:
+    """The check "one of ``options``" (case-insensitive; returns the lower-case name)."""
+
+    def check(key: str, v: Any) -> str:
+        if not isinstance(v, str) or v.lower() not in options:
+            raise ConfigError(f"{key} must be one of {', '.join(options)}; got {v!r}")
+        return v.lower()
+
+    return check
+
+
+def number_or_array(key: str, v: Any) -> Any:
+    """A number, or a (nested) list of numbers; kept as plain Python for TOML."""
+    if is_number(v):
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} must be finite, got {v!r}")
+        return float(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}") from exc
+        if arr.ndim not in (1, 2) or not np.all(np.isfinite(arr)):
+            raise ConfigError(f"{key} must be a finite vector or matrix, got shape {arr.shape}")
+        return arr.tolist()
+    raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}")
+
+
+def optional(check: Check) -> Check:
+    """``check``, with ``None`` allowed (meaning "not set")."""
+
+    def inner(key: str, v: Any) -> Any:
+        return None if v is None else check(key, v)
+
+    return inner
+
+
+def alpha_list(key: str, v: Any) -> list[float]:
+    """A non-empty, strictly increasing list of finite ``α >= 0``."""
+    if not isinstance(v, (list, tuple, np.ndarray)) or len(v) < 1:
+        raise ConfigError(f"{key} must be a non-empty list of alpha values")
+    arr = np.asarray(v, dtype=float)
+    if arr.ndim != 1 or np.any(~np.isfinite(arr)) or np.any(arr < 0):
+        raise ConfigError(f"{key} must be a list of finite alpha >= 0")
+    if np.any(np.diff(arr) <= 0):
+        raise ConfigError(f"{key} must be strictly increasing")
+    return arr.tolist()
+
+
+def string(key: str, v: Any) -> str:
+    """A string."""
+    if not isinstance(v, str):
+        raise ConfigError(f"{key} must be a string, got {v!r}")
+    return v
+
+
+def integer(key: str, v: Any) -> int:
+    """Any integer (e.g. a seed)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{key} must be an integer, got {v!r}")
+    return int(v)
+
+
+def unit_interval(key: str, v: Any) -> float:
+    """A number in ``[0, 1]``."""
+    if not is_number(v) or not (0.0 <= v <= 1.0):
+        raise ConfigError(f"{key} must be in [0, 1], got {v!r}")
+    return float(v)
+
+
+def device(key: str, v: Any) -> str:
+    """A torch device name: ``auto``, ``cpu`` or ``cuda[:i]``."""
+    if not isinstance(v, str) or not (v in ("auto", "cpu") or v.startswith("cuda")):
+        raise ConfigError(f"{key} must be 'auto', 'cpu' or 'cuda[:i]', got {v!r}")
+    return v
+
+
+# --------------------------------------------------------------------------- tables
+def validate_table(
+    table: str,
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    checks: Mapping[str, Check],
+) -> dict[str, Any]:
+    """Fill one table's defaults and check every key.
+
+    Parameters
+    ----------
+    table : str
+        The table's name, used in messages (``[table]``, ``table.key``).
+    raw : mapping
+        The keys the user gave.
+    defaults : mapping
+        The default of every key.
+    checks : mapping
+        The check of every key; a key without a check is unknown.
+
+    Returns
+    -------
+    dict
+        Every key of ``checks`` with its checked value.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key (the message lists the known ones) or a bad value.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{table}] must be a table, got {type(raw).__name__}")
+    out = dict(copy.deepcopy(defaults))
+    for key, value in raw.items():
+        if key not in checks:
+            known = ", ".join(checks)
+            raise ConfigError(f"unknown key '{table}.{key}' (known keys of [{table}]: {known})")
+        out[key] = value
+    for key, check in checks.items():
+        out[key] = check(f"{table}.{key}", out[key])
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed file is a :class:`ConfigError` naming
+    ``what`` and the path."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{what} '{path}' does not exist")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} '{path}' is not valid TOML: {exc}") from exc
+
+
+def read_source(path_or_dict: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A raw configuration from a TOML path, a mapping (copied) or ``None`` (empty)."""
+    if path_or_dict is None:
+        return {}
+    if isinstance(path_or_dict, Mapping):
+        return copy.deepcopy(dict(path_or_dict))
+    return read_toml(path_or_dict)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``--set table.key=value`` items; values are TOML literals (bare strings allowed)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects table.key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()  # a bare word such as fo-anil or inf
+        out[key] = parsed
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (``"algorithm.eta_J"``) in a raw config dict (returns a copy)."""
+    raw = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"override key must be table.key, got {dotted!r}")
+        table, key = parts
+        raw.setdefault(table, {})
+        if not isinstance(raw[table], dict):
+            raise ConfigError(f"[{table}] must be a table")
+        raw[table][key] = value
+    return raw
