@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import xarray as xr
 
 from ..config import Config, ConfigError, load_config
 from ..dataset import load, provenance
+from . import solvers as S
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 
@@ -98,52 +100,83 @@ def solve(
     y0: np.ndarray | None = None,
     eg_threshold: float = 0.0,
     alpha0: float = 0.0,
+    progress: Callable[[float, np.ndarray], None] | None = None,
 ) -> Solution:
     """Integrate ``vf`` from ``y0`` (default: the configuration's initial state) at ``α₀``.
 
-    The drift does not depend on α, so a start at ``α₀ > 0`` (continuing a run) integrates
-    from 0 to ``α − α₀``; every α in the solution (saved points, α reached, the threshold
-    event, the message) is on the absolute scale. ``saveat`` holds absolute α > ``α₀``
-    (or ≥ 0 when ``α₀ = 0``)."""
+    Parameters
+    ----------
+    vf : VectorField
+        The drift.
+    solver : Solver
+        Method and tolerances.
+    saveat : SaveAt
+        Absolute α at which the state is stored exactly (> ``α₀``, or ≥ 0 when ``α₀ = 0``).
+    y0 : ndarray, optional
+        Packed initial state (``vf.pack(Q, R, w)``).
+    eg_threshold : float
+        If > 0, record the first α with ``eg <= eg_threshold`` (``Solution.alpha_event``).
+    alpha0 : float
+        The α of ``y0``: the drift does not depend on α, so a start at ``α₀ > 0`` (continuing
+        a run) integrates from 0 to ``α − α₀``; every α in the solution is absolute.
+    progress : callable, optional
+        Called as ``progress(alpha, y)`` every ~0.1 s of integration.
+
+    Returns
+    -------
+    Solution
+        With ``status`` 0 on success, negative on divergence, a stop, or Ctrl-C
+        (``INTERRUPTED``: the states computed so far are kept).
+
+    Notes
+    -----
+    The jitted solver runs in calls of about 0.1 s that resume exactly where the previous
+    one stopped (the same steps as one call), so Ctrl-C stops a run within a fraction of a
+    second and keeps what was computed.
+    """
     if solver.method not in METHODS:
         raise ConfigError(f"run.solver must be one of {', '.join(METHODS)}, got {solver.method!r}")
     y0 = vf.y0 if y0 is None else np.ascontiguousarray(y0, dtype=np.float64)
     _warm_up(vf, y0)
     t_save = np.ascontiguousarray(saveat.alpha - alpha0, dtype=np.float64)
     ys = np.full((t_save.size, y0.size), np.nan)
-    y_last = np.empty_like(y0)
+    y = y0.copy()
+    st = S.new_state()
+    k1 = np.empty_like(y)
+    args = (METHODS[solver.method], y, *vf.args, t_save, float(solver.dt), float(solver.rtol),
+            float(solver.atol), int(solver.max_steps), float(eg_threshold),
+            float(solver.blowup), float(solver.psd_tol), ys, st, k1)
+    budget = 256
     t0 = time.perf_counter()
-    status, n_saved, t_reached, nfev, n_acc, n_rej, t_event = integrate_kernel(
-        METHODS[solver.method],
-        y0,
-        *vf.args,
-        t_save,
-        float(solver.dt),
-        float(solver.rtol),
-        float(solver.atol),
-        int(solver.max_steps),
-        float(eg_threshold),
-        float(solver.blowup),
-        float(solver.psd_tol),
-        ys,
-        y_last,
-    )
+    try:
+        while st[S.S_STATUS] == S.PAUSED:
+            c0 = time.perf_counter()
+            integrate_kernel(*args, budget)
+            took = time.perf_counter() - c0
+            # aim at calls of ~0.1 s: prompt Ctrl-C, negligible overhead
+            budget = int(min(max(budget * 0.1 / max(took, 1e-6), 64), 1 << 30))
+            if progress is not None and st[S.S_STATUS] == S.PAUSED:
+                progress(st[S.S_T] + alpha0, y)
+    except KeyboardInterrupt:
+        st[S.S_STATUS] = S.INTERRUPTED
     wall = time.perf_counter() - t0
-    t_reached += alpha0
-    message = STATUS_MESSAGES[int(status)]
+    status = int(st[S.S_STATUS])
+    t_reached = float(st[S.S_T]) + alpha0
+    n_saved = int(st[S.S_ISAVE])
+    message = STATUS_MESSAGES[status]
     if status != SUCCESS:
         message += f" at alpha = {t_reached:.6g}"
     return Solution(
         alpha=t_save[:n_saved] + alpha0,
         y=ys[:n_saved],
-        status=int(status),
+        status=status,
         message=message,
-        alpha_reached=float(t_reached),
-        y_last=y_last,
-        nfev=int(nfev),
-        n_accepted=int(n_acc),
-        n_rejected=int(n_rej),
-        alpha_event=float(t_event) + alpha0,
+        alpha_reached=t_reached,
+        y_last=y,
+        nfev=int(st[S.S_NFEV]),
+        n_accepted=int(st[S.S_NACC]),
+        n_rejected=int(st[S.S_NREJ]),
+        alpha_event=float(st[S.S_TEVENT]) + alpha0,
         wall_time_s=wall,
     )
 
@@ -158,21 +191,8 @@ def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
         return
     tiny = np.array([0.0, 1e-12])
     for method in METHODS.values():
-        integrate_kernel(
-            method,
-            y0,
-            *vf.args,
-            tiny,
-            1e-12,
-            1e-3,
-            1e-3,
-            10,
-            0.0,
-            1e300,
-            1.0,
-            np.empty((2, y0.size)),
-            np.empty_like(y0),
-        )
+        integrate_kernel(method, y0.copy(), *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0, 1e300,
+                         1.0, np.empty((2, y0.size)), S.new_state(), np.empty_like(y0), 10)
     vf.errors_along(y0[None, :])
     _WARM = True
 
@@ -266,7 +286,8 @@ def _initial_state(vf: VectorField, initial: dict[str, Any] | None
 
 
 def extend(previous: Any, **overrides: Any) -> xr.Dataset:
-    """Continue a finished run to a larger ``run.alpha_max``; returns the whole trajectory.
+    """Continue a finished or interrupted run (to a larger ``run.alpha_max``, or the same for
+    an interrupted one); returns the whole trajectory.
 
     ``previous``: a dataset from :func:`integrate` (or :func:`extend`), or the path of one;
     ``overrides``: dotted keys applied to its recorded configuration, at least
@@ -286,7 +307,7 @@ def extend(previous: Any, **overrides: Any) -> xr.Dataset:
         raise ConfigError(f"cannot read {name}: {exc}") from None
     if prev.attrs.get("kind") != "ode" or "config_toml" not in prev.attrs:
         raise ConfigError(f"{name} is not a dataset of `teacherstudent ode` (no config_toml)")
-    if int(prev.attrs.get("status", 0)) != 0:
+    if int(prev.attrs.get("status", 0)) not in (SUCCESS, S.INTERRUPTED):
         raise ConfigError(f"cannot extend {name}: it stopped ({prev.attrs.get('message')})")
     cfg = load_config(tomllib.loads(prev.attrs["config_toml"]), overrides)
     alpha0 = float(prev["alpha"].values[-1])

@@ -39,7 +39,8 @@ from .drift import (
     rhs,
 )
 
-__all__ = ["METHODS", "STATUS_MESSAGES", "integrate_kernel"]
+__all__ = ["METHODS", "STATUS_MESSAGES", "integrate_kernel", "new_state", "PAUSED", "INTERRUPTED",
+           "SUCCESS"]
 
 METHODS = {"euler": 0, "rk4": 1, "dopri5": 2}
 
@@ -50,6 +51,8 @@ DIVERGED_NOT_PD = -3
 MAX_STEPS = -4
 STEP_TOO_SMALL = -5
 DIVERGED_BLOWUP = -6
+INTERRUPTED = -7
+PAUSED = 1  # the step budget of one call is used up; call again to continue
 
 STATUS_MESSAGES = {
     SUCCESS: "reached alpha_max",
@@ -59,7 +62,21 @@ STATUS_MESSAGES = {
     MAX_STEPS: "stopped: run.max_steps reached",
     STEP_TOO_SMALL: "stopped: the adaptive step size underflowed (stiff or singular dynamics)",
     DIVERGED_BLOWUP: "diverged: an order parameter exceeded run.blowup in magnitude",
+    INTERRUPTED: "interrupted (Ctrl-C)",
 }
+
+# Layout of the solver state carried between calls (see new_state).
+S_T, S_H, S_ISAVE, S_NFEV, S_NACC, S_NREJ, S_TEVENT, S_EGPREV, S_STARTED, S_STATUS = range(10)
+STATE_SIZE = 10
+
+
+def new_state() -> np.ndarray:
+    """A fresh solver state for :func:`integrate_kernel` (α = 0, nothing computed yet)."""
+    st = np.zeros(STATE_SIZE)
+    st[S_TEVENT] = np.nan
+    st[S_STATUS] = PAUSED
+    return st
+
 
 _PD_EVERY = 16  # fixed-step methods: steps between positive-definiteness checks
 
@@ -122,7 +139,7 @@ def _eg(y, pi, pf, T, ubar, Su, buf):
 @njit(cache=True)
 def integrate_kernel(
     method,
-    y0,
+    y,
     pi,
     pf,
     T,
@@ -137,39 +154,66 @@ def integrate_kernel(
     blowup,
     psd_tol,
     ys,
-    y_last,
+    st,
+    k1,
+    step_budget,
 ):
     """Integrate from α = 0 and store the state at every ``t_save`` into ``ys``.
 
-    Returns ``(status, n_saved, t_reached, nfev, n_accepted, n_rejected, t_event)``;
-    ``t_event`` is NaN unless ``eg_threshold > 0`` and the error fell below it. On return
-    ``y_last`` holds the last accepted state (at ``t_reached``).
+    Resumable: ``y`` (the current state, updated in place), ``st`` (from :func:`new_state`)
+    and ``k1`` (the drift at ``y``) carry everything between calls, so a run cut into calls
+    of at most ``step_budget`` step attempts takes exactly the steps of one uninterrupted
+    call. Returns the status: ``PAUSED`` when the budget is used up (call again), else
+    ``SUCCESS`` or a negative stop code; also stored in ``st[S_STATUS]``, with the α reached
+    ``st[S_T]``, the number of saved points ``st[S_ISAVE]``, the counters and ``t_event``
+    (NaN unless ``eg_threshold > 0`` and the error fell below it). ``y`` always holds the
+    last accepted state.
     """
-    n = y0.size
+    n = y.size
     n_save = t_save.size
     t_end = t_save[n_save - 1]
     L = pi[P_L]
     Cw = np.empty((L, L))
     ebuf = np.empty(3)
     ws = make_workspace(pi[P_K], pi[P_M], L, pi[P_S])
-    y = y0.copy()
-    t = 0.0
-    i_save = 0
-    nfev = 0
-    n_acc = 0
-    n_rej = 0
+    t = st[S_T]
+    i_save = int(st[S_ISAVE])
+    nfev = int(st[S_NFEV])
+    n_acc = int(st[S_NACC])
+    n_rej = int(st[S_NREJ])
     status = SUCCESS
-    t_event = np.nan
-    eg_prev = 0.0
-    if eg_threshold > 0.0:
-        eg_prev = _eg(y, pi, pf, T, ubar, Su, ebuf)
-        if eg_prev <= eg_threshold:
-            t_event = 0.0
-    while i_save < n_save and t_save[i_save] <= t:
-        ys[i_save, :] = y
-        i_save += 1
+    t_event = st[S_TEVENT]
+    eg_prev = st[S_EGPREV]
+    h_prop = st[S_H]
+    if st[S_STARTED] == 0.0:
+        st[S_STARTED] = 1.0
+        if eg_threshold > 0.0:
+            eg_prev = _eg(y, pi, pf, T, ubar, Su, ebuf)
+            if eg_prev <= eg_threshold:
+                t_event = 0.0
+        while i_save < n_save and t_save[i_save] <= t:
+            ys[i_save, :] = y
+            i_save += 1
+        bad = rhs(y, pi, pf, T, ubar, Su, k1, ws)
+        nfev += 1
+        if bad > 0:
+            status = DIVERGED_DOMAIN
+            _store(st, t, h_prop, i_save, nfev, n_acc, n_rej, t_event, eg_prev, status)
+            return status
+        # initial adaptive step: Hairer's heuristic, simplified
+        h_prop = dt
+        if method == 2:
+            d0 = 0.0
+            d1 = 0.0
+            for j in range(n):
+                sc = atol + rtol * abs(y[j])
+                d0 += (y[j] / sc) ** 2
+                d1 += (k1[j] / sc) ** 2
+            d0 = math.sqrt(d0 / n)
+            d1 = math.sqrt(d1 / n)
+            h_prop = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+            h_prop = min(h_prop, t_end)
 
-    k1 = np.empty(n)
     k2 = np.empty(n)
     k3 = np.empty(n)
     k4 = np.empty(n)
@@ -179,29 +223,15 @@ def integrate_kernel(
     yt = np.empty(n)
     ynew = np.empty(n)
 
-    bad = rhs(y, pi, pf, T, ubar, Su, k1, ws)
-    nfev += 1
-    if bad > 0:
-        y_last[:] = y
-        return DIVERGED_DOMAIN, i_save, t, nfev, n_acc, n_rej, t_event
-    # initial adaptive step: Hairer's heuristic, simplified
-    h_prop = dt
-    if method == 2:
-        d0 = 0.0
-        d1 = 0.0
-        for j in range(n):
-            sc = atol + rtol * abs(y[j])
-            d0 += (y[j] / sc) ** 2
-            d1 += (k1[j] / sc) ** 2
-        d0 = math.sqrt(d0 / n)
-        d1 = math.sqrt(d1 / n)
-        h_prop = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
-        h_prop = min(h_prop, t_end)
-
+    attempts = 0
     while t < t_end:
         if n_acc >= max_steps:
             status = MAX_STEPS
             break
+        if attempts >= step_budget:
+            status = PAUSED
+            break
+        attempts += 1
         t_next = t_save[i_save]
         h = min(h_prop, t_next - t)
         last_to_save = h >= t_next - t
@@ -326,5 +356,18 @@ def integrate_kernel(
         while i_save < n_save and t_save[i_save] <= t:
             ys[i_save, :] = y
             i_save += 1
-    y_last[:] = y
-    return status, i_save, t, nfev, n_acc, n_rej, t_event
+    _store(st, t, h_prop, i_save, nfev, n_acc, n_rej, t_event, eg_prev, status)
+    return status
+
+
+@njit(cache=True)
+def _store(st, t, h_prop, i_save, nfev, n_acc, n_rej, t_event, eg_prev, status):
+    st[S_T] = t
+    st[S_H] = h_prop
+    st[S_ISAVE] = i_save
+    st[S_NFEV] = nfev
+    st[S_NACC] = n_acc
+    st[S_NREJ] = n_rej
+    st[S_TEVENT] = t_event
+    st[S_EGPREV] = eg_prev
+    st[S_STATUS] = status
