@@ -33,7 +33,6 @@ from .validation import (
     choice,
     device,
     int_at_least,
-    integer,
     is_number,
     nonneg,
     number_or_array,
@@ -44,6 +43,7 @@ from .validation import (
     read_source,
     read_toml,
     sample_size,
+    seed,
     string,
     unit_interval,
     validate_table,
@@ -149,7 +149,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "Q": number_or_array,
         "R": number_or_array,
         "w": number_or_array,
-        "seed": integer,
+        "seed": seed,
     },
     "run": {
         "alpha_max": positive,
@@ -175,7 +175,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "checkpoint": string,
         "test_tasks": int_at_least(0),
         "test_samples": pos_int,
-        "base_seed": integer,
+        "base_seed": seed,
         "rng": choice(("numba", "numpy")),
     },
 }
@@ -210,7 +210,7 @@ def load_config(
     run = cfg["run"]
     if run["save_alpha"] is not None and run["save_alpha"][-1] > run["alpha_max"]:
         raise ConfigError("run.save_alpha has values beyond run.alpha_max")
-    if run["alpha_min_save"] >= run["alpha_max"]:
+    if run["save_alpha"] is None and run["alpha_min_save"] >= run["alpha_max"]:
         raise ConfigError("run.alpha_min_save must be smaller than run.alpha_max")
     build_problem(cfg)  # shape and positive-definiteness checks
     return Config(cfg)

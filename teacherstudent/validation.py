@@ -31,6 +31,8 @@ __all__ = [
     "ConfigError",
     "Check",
     "is_number",
+    "is_integer",
+    "seed",
     "sample_size",
     "nonneg",
     "positive",
@@ -53,6 +55,10 @@ __all__ = [
 
 Check = Callable[[str, Any], Any]
 
+#: Largest magnitude of a configured overlap, head or covariance entry: order parameters are
+#: O(1), and far larger numbers overflow the Gaussian integrals (1e6 is run.blowup's default).
+MAX_MAGNITUDE = 1e6
+
 
 class ConfigError(ValueError):
     """Bad user input: the message names the offending key or value."""
@@ -60,8 +66,14 @@ class ConfigError(ValueError):
 
 # --------------------------------------------------------------------------- checks
 def is_number(v: Any) -> bool:
-    """A real number (``int`` or ``float``, not ``bool``)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A real number: ``int``, ``float`` or a NumPy integer/floating scalar (not ``bool``)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_))
+
+
+def is_integer(v: Any) -> bool:
+    """An integer: ``int`` or a NumPy integer scalar (not ``bool``)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def sample_size(key: str, v: Any) -> float:
@@ -70,9 +82,9 @@ def sample_size(key: str, v: Any) -> float:
         return math.inf
     if is_number(v) and (v == math.inf):
         return math.inf
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+    if is_integer(v) and v >= 1:
         return int(v)
-    if isinstance(v, float) and v.is_integer() and v >= 1:
+    if is_number(v) and math.isfinite(v) and float(v).is_integer() and v >= 1:
         return int(v)
     raise ConfigError(f'{key} must be a positive integer or "inf", got {v!r}')
 
@@ -93,7 +105,7 @@ def positive(key: str, v: Any) -> float:
 
 def pos_int(key: str, v: Any, minimum: int = 1) -> int:
     """An integer ``>= minimum`` (default 1)."""
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+    if not is_integer(v) or v < minimum:
         raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
     return int(v)
 
@@ -123,6 +135,8 @@ def number_or_array(key: str, v: Any) -> Any:
     if is_number(v):
         if not math.isfinite(v):
             raise ConfigError(f"{key} must be finite, got {v!r}")
+        if abs(v) > MAX_MAGNITUDE:
+            raise ConfigError(f"{key} = {v!r} is out of range (|value| <= {MAX_MAGNITUDE:g})")
         return float(v)
     if isinstance(v, (list, tuple, np.ndarray)):
         try:
@@ -131,6 +145,8 @@ def number_or_array(key: str, v: Any) -> Any:
             raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}") from exc
         if arr.ndim not in (1, 2) or not np.all(np.isfinite(arr)):
             raise ConfigError(f"{key} must be a finite vector or matrix, got shape {arr.shape}")
+        if arr.size and np.abs(arr).max() > MAX_MAGNITUDE:
+            raise ConfigError(f"{key} has entries out of range (|value| <= {MAX_MAGNITUDE:g})")
         return arr.tolist()
     raise ConfigError(f"{key} must be a number or an array of numbers, got {v!r}")
 
@@ -148,7 +164,10 @@ def alpha_list(key: str, v: Any) -> list[float]:
     """A non-empty, strictly increasing list of finite ``α >= 0``."""
     if not isinstance(v, (list, tuple, np.ndarray)) or len(v) < 1:
         raise ConfigError(f"{key} must be a non-empty list of alpha values")
-    arr = np.asarray(v, dtype=float)
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a list of numbers (alpha values), got {v!r}") from None
     if arr.ndim != 1 or np.any(~np.isfinite(arr)) or np.any(arr < 0):
         raise ConfigError(f"{key} must be a list of finite alpha >= 0")
     if np.any(np.diff(arr) <= 0):
@@ -165,8 +184,15 @@ def string(key: str, v: Any) -> str:
 
 def integer(key: str, v: Any) -> int:
     """Any integer (e.g. a seed)."""
-    if isinstance(v, bool) or not isinstance(v, int):
+    if not is_integer(v):
         raise ConfigError(f"{key} must be an integer, got {v!r}")
+    return int(v)
+
+
+def seed(key: str, v: Any) -> int:
+    """A random seed: an integer ``>= 0``."""
+    if not is_integer(v) or v < 0:
+        raise ConfigError(f"{key} must be an integer >= 0 (a random seed), got {v!r}")
     return int(v)
 
 
@@ -234,11 +260,15 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{what} '{path}' does not exist")
+    if path.is_dir():
+        raise ConfigError(f"{what} '{path}' is a folder, not a TOML file")
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} '{path}' is not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} '{path}' cannot be read: {exc}") from exc
 
 
 def read_source(path_or_dict: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -251,14 +251,43 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
     return ds
 
 
-def integrate(config: Any = None, *, initial: dict[str, Any] | None = None, **overrides: Any):
-    """Integrate the ODEs of a configuration and return an :class:`xarray.Dataset`.
+def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
+              overrides: dict[str, Any] | None = None, **dotted: Any) -> xr.Dataset:
+    """Integrate the order-parameter ODEs of a configuration.
 
-    ``config``: a TOML path, a dict or ``None`` (defaults); ``overrides``: dotted keys given
-    as ``integrate(cfg, **{"algorithm.eta_J": 2.0})``; ``initial``: optional ``{"Q", "R",
-    "w", "T"}`` arrays replacing the configured initial state (used to start the theory from
-    the overlaps measured in a simulation).
+    Parameters
+    ----------
+    config : str, Path, dict or None
+        A TOML file, a configuration dict (tables ``model``, ``tasks``, ``algorithm``,
+        ``init``, ``run``) or ``None`` for the built-in defaults (the paper-like FO-ANIL run).
+    initial : dict, optional
+        Arrays ``{"Q": (K, K), "R": (K, M), "w": (K,), "T": (M, M)}`` (any subset) replacing
+        the configured initial state, e.g. the overlaps measured in a simulation.
+    overrides : dict, optional
+        Dotted keys, ``{"algorithm.eta_J": 2.0}``.
+    **dotted
+        The same, as keywords: ``integrate(cfg, **{"algorithm.eta_J": 2.0})``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``Q(alpha, k, l)``, ``R(alpha, k, n)``, ``w(alpha, k)``, ``eg(alpha)``,
+        ``eg_pre(alpha)``, ``eg_opt(alpha)``, ``T(n, m)``; attributes: every setting, the
+        solver status and message, ``alpha_reached``, ``alpha_threshold``, provenance.
+
+    Raises
+    ------
+    ConfigError
+        Bad input, with a message naming the key.
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> ds = ts.integrate(None, **{"run.alpha_max": 50.0, "algorithm.name": "anil"})
+    >>> ds.eg.dims
+    ('alpha',)
     """
+    overrides = {**(overrides or {}), **dotted}
     cfg = config if _is_resolved(config) and not overrides else load_config(config, overrides)
     vf, y0 = _initial_state(VectorField.from_config(cfg), initial)
     sol = solve(
@@ -274,14 +303,27 @@ def _initial_state(vf: VectorField, initial: dict[str, Any] | None
     if not initial:
         return vf, None
     p = vf.problem
-    if "T" in initial:
-        p = dataclasses.replace(p, T=np.asarray(initial["T"], dtype=float))
+    unknown = sorted(set(initial) - {"Q", "R", "w", "T"})
+    if unknown:
+        raise ConfigError(f"initial: unknown key(s) {', '.join(map(repr, unknown))} "
+                          "(known: 'Q', 'R', 'w', 'T')")
+    shapes = {"Q": (p.K, p.K), "R": (p.K, p.M), "w": (p.K,), "T": (p.M, p.M)}
+    given = {}
+    for key, value in initial.items():
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ConfigError(f"initial['{key}'] must be an array of numbers") from None
+        if arr.shape != shapes[key]:
+            raise ConfigError(f"initial['{key}'] must have shape {shapes[key]} for model.K = "
+                              f"{p.K}, model.M = {p.M}; got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"initial['{key}'] has non-finite entries")
+        given[key] = arr
+    if "T" in given:
+        p = dataclasses.replace(p, T=given["T"])
         vf = dataclasses.replace(vf, problem=p)
-    Q = np.asarray(initial.get("Q", p.Q0), dtype=float)
-    R = np.asarray(initial.get("R", p.R0), dtype=float)
-    w = np.asarray(initial.get("w", p.w0), dtype=float)
-    if Q.shape != (p.K, p.K) or R.shape != (p.K, p.M) or w.shape != (p.K,):
-        raise ConfigError("initial state has the wrong shape for model.K / model.M")
+    Q, R, w = given.get("Q", p.Q0), given.get("R", p.R0), given.get("w", p.w0)
     return vf, vf.pack(Q, R, w)
 
 

@@ -196,8 +196,12 @@ def simulate(
     dtype: str | None = None,
     stop_alpha: float | None = None,
     overrides: dict[str, Any] | None = None,
+    **dotted: Any,
 ) -> xr.Dataset:
     """Monte Carlo simulation of ``seeds`` independent replicas at input dimension ``N``.
+
+    Dotted overrides are taken as in :func:`teacherstudent.integrate`: ``overrides=`` a dict,
+    or keywords ``**{"algorithm.eta_J": 2.0}``.
 
     ``config``: TOML path, dict or ``None``; ``N``, ``seeds``, ``dtype`` default to the
     ``[simulation]`` table; ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
@@ -211,7 +215,7 @@ def simulate(
     ``w(seed, alpha, k)``, ``eg(seed, alpha)``, ``eg_pre``, ``eg_opt``, ``T(seed, n, m)``,
     ``tasks(alpha)`` and the provenance in ``attrs``.
     """
-    cfg = _resolve(config, overrides)
+    cfg = _resolve(config, {**(overrides or {}), **dotted})
     sim = cfg["simulation"]
     N = int(sim["N"] if N is None else N)
     S = int(sim["seeds"] if seeds is None else seeds)
