@@ -30,6 +30,7 @@ from .validation import (
     ConfigError,
     alpha_list,
     apply_overrides,
+    boolean,
     choice,
     device,
     int_at_least,
@@ -104,6 +105,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_steps": 50_000_000,
         "blowup": 1e6,  # |Q|, |R| or |w| beyond this counts as divergence
         "psd_tol": 1e-4,  # λ_min(C) below −psd_tol·max(1, C_ii) counts as divergence
+        "check_size": True,  # refuse runs estimated not to fit in memory or to take > 6 h
     },
     "simulation": {
         "N": 1000,
@@ -165,6 +167,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "max_steps": pos_int,
         "blowup": positive,
         "psd_tol": positive,
+        "check_size": boolean,
     },
     "simulation": {
         "N": pos_int,

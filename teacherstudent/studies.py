@@ -1,112 +1,536 @@
-"""The nonlinear ODE studies of the figure gallery (``teacherstudent reproduce NAME``).
+"""The study framework behind the figure gallery (``teacherstudent reproduce``).
 
-Every study is declared by a TOML file in ``simulations/`` at the repository root:
-``default_run.toml`` is a plain configuration (``teacherstudent ode`` runs it too); the others
-are sweep specs — ``kind = "ode"``, a ``[base]`` configuration and a ``[grid]`` of dotted
-keys — that ``teacherstudent sweep`` accepts as they are. What only the figures need (figure
-names, the bisection brackets, the curves to draw, the reduced grids of the quick mode) is in
-:data:`STUDY_SETTINGS`; the ε threshold is the base's ``run.eg_threshold``. The code here
-runs the grids (a
-:class:`concurrent.futures.ProcessPoolExecutor` with 2 workers; each integration takes
-5–50 ms), analyses the runs with :mod:`teacherstudent.analysis`, and writes the figure (PNG
-and PDF), a netCDF file of the grid results and a JSON summary of the numbers quoted in
-``figures/README.md``.
+A *study* is two files side by side in a studies folder — ``./simulations`` of the current
+folder (a checkout of the repository), or any folder given with ``--studies DIR``:
 
-Quick mode (``reproduce --quick`` or ``TEACHERSTUDENT_QUICK=1``): every grid is cut to a
-few points, for tests.
+* ``NAME.toml``, its declaration: a model configuration, a sweep spec (``kind``, ``[base]``,
+  ``[grid]``: ``teacherstudent sweep`` runs it as it is) or a ``[study]`` table of settings
+  (``[study.quick]``: the reduced settings of the quick mode) with the configurations it
+  runs;
+* ``NAME.py``, its code: a module whose docstring's first line describes the study and that
+  defines ``run(out_dir: Path) -> list[Path]`` (it writes its figure and data into
+  ``out_dir`` and returns the files it wrote). It imports only the public API of the package
+  and reads its declaration with ``read_study(__file__)``.
 
-Every study function has the registry signature ``f(out_dir: Path) -> list[Path]``.
+The study's name is ``NAME`` with ``_`` written ``-`` (``lr_phase_diagram.py`` →
+``lr-phase-diagram``). Sub-folders are searched too (``simulations/linear/``); files whose
+name starts with ``_`` are not studies. :func:`discover` finds the studies of a folder
+without importing them (the description is read from the source); a study's module is
+imported when it runs.
+
+This module gives the studies what they share: reading a declaration
+(:func:`read_study`, :func:`settings`), the quick mode (:func:`is_quick`: ``reproduce
+--quick`` or the environment variable ``TEACHERSTUDENT_QUICK=1``; every study then cuts its
+grids to a few points, for tests), a pool of worker processes for grids of ODE runs
+(:func:`run_points`, :func:`minimal_rates`), the writers of the figure's data (:func:`write_json`,
+:func:`save_grid`, :func:`figure_paths`) and the registry that ``teacherstudent reproduce``
+dispatches to (:func:`discover`, :func:`select`, :func:`run_studies`, :data:`STUDIES`).
+
+Nothing in the package imports from ``simulations/``: an installed package runs every
+command; ``teacherstudent reproduce`` needs the studies folder.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import importlib.util
 import json
 import math
 import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from . import analysis as an
 from .config import ConfigError, apply_overrides, load_config, read_toml
 
 __all__ = [
     "STUDIES",
+    "QUICK_ENV",
+    "WORKERS",
+    "Study",
+    "StudyFolder",
+    "StudyError",
     "simulations_dir",
+    "discover",
     "read_study",
+    "settings",
+    "quick_overrides",
+    "eg_threshold",
     "is_quick",
+    "quick_mode",
+    "select",
+    "listing",
+    "run_studies",
     "run_points",
-    "default_run",
-    "lr_phase_diagram",
-    "overparameterization",
-    "task_variability",
-    "inner_steps",
-    "algorithms",
+    "minimal_rates",
+    "grid_points",
+    "collect",
+    "write_json",
+    "save_grid",
+    "figure_paths",
+    "format_pm",
+    "power_label",
 ]
 
+#: The environment variable of the quick mode (set and not ``0``/``false``: quick).
+QUICK_ENV = "TEACHERSTUDENT_QUICK"
+
+#: Worker processes of :func:`run_points` and :func:`minimal_rates`.
 WORKERS = 2
 
-#: Figure-only settings of each study (the physics is in the TOML files).
-STUDY_SETTINGS: dict[str, dict[str, Any]] = {
-    "lr_phase_diagram": {"figure": "fig2-lr-phase-diagram", "quick_points": 6},
-    "overparameterization": {
-        "figure": "fig3-overparameterization",
-        "eta_J_bracket": [0.01, 10.0],
-        "eta_w_bracket": [0.5, 200.0],
-        "bisection_steps": 12,
-        "heatmap_K": [4, 6, 12],
-        "quick_K": [3, 5],
-    },
-    "task_variability": {
-        "figure": "fig4-task-variability",
-        "curves_gamma": [1.0, 0.99, 0.95, 0.9, 0.7, 0.5],
-        "curves_head_cov": [0.1, 0.278, 1.0, 3.59, 10.0],
-        "quick_gamma": [0.9, 1.0],
-        "quick_head_cov": [0.5, 1.0],
-    },
-    "inner_steps": {"figure": "fig5-inner-steps", "eta_w_total": 9.0, "quick_steps": [1, 2]},
-    "algorithms": {"figure": "fig6-algorithms"},
-}
 
+# --------------------------------------------------------------------------- the studies folder
+def simulations_dir(directory: str | Path | None = None) -> Path:
+    """The folder of the study declarations.
 
-# --------------------------------------------------------------------------- inputs
-def simulations_dir() -> Path:
-    """``simulations/`` of the repository (found from this file); a clear error if missing."""
-    d = Path(__file__).resolve().parents[1] / "simulations"
+    Parameters
+    ----------
+    directory : str or Path, optional
+        The folder given explicitly (``teacherstudent reproduce --studies DIR``). Default:
+        ``simulations/`` of the current folder.
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    ConfigError
+        When the folder does not exist; the message names it.
+    """
+    d = Path(directory) if directory is not None else Path.cwd() / "simulations"
     if not d.is_dir():
-        raise ConfigError(
-            f"the study definitions are not here: {d} does not exist. `teacherstudent "
-            "reproduce` needs a checkout of the repository (an installed wheel does not ship "
-            "simulations/)"
-        )
+        hint = ("" if directory is not None else
+                " (by default the studies are read from ./simulations: run from a checkout of "
+                "the repository, or name the folder with --studies DIR)")
+        raise ConfigError(f"the study definitions are not here: {d} is not a folder{hint}")
     return d
 
 
-def read_study(filename: str) -> dict[str, Any]:
-    """Read ``simulations/<filename>`` (TOML); adds ``"study"``: its :data:`STUDY_SETTINGS`
-    and the threshold (the base's ``run.eg_threshold``, default 0.01)."""
-    spec = read_toml(simulations_dir() / filename, "study file")
-    st = dict(STUDY_SETTINGS.get(Path(filename).stem, {}))
-    st["threshold"] = float(spec.get("base", {}).get("run", {}).get("eg_threshold", 0.01)
-                            or 0.01)
-    spec["study"] = st
-    return spec
+class StudyError(RuntimeError):
+    """A study's code breaks the contract (no ``run``); reported like any failing study."""
 
 
+@dataclass(frozen=True)
+class Study:
+    """One study: ``NAME.py`` (its code) beside ``NAME.toml`` (its declaration).
+
+    Calling a study runs it: ``study(out_dir) -> list[Path]``.
+    """
+
+    name: str
+    path: Path  # NAME.py
+    description: str = ""
+
+    @property
+    def toml(self) -> Path:
+        """The declaration ``NAME.toml`` beside the code (it may be absent)."""
+        return self.path.with_suffix(".toml")
+
+    def load(self) -> ModuleType:
+        """Import the study's module (once per process).
+
+        Returns
+        -------
+        module
+            The module; it defines ``run(out_dir)``.
+
+        Raises
+        ------
+        StudyError
+            When the module cannot be found or has no callable ``run``.
+        """
+        modname = "teacherstudent_study_" + "".join(
+            c if c.isalnum() else "_" for c in str(self.path.resolve()))
+        mod = sys.modules.get(modname)
+        if mod is None:
+            spec = importlib.util.spec_from_file_location(modname, self.path)
+            if spec is None or spec.loader is None:
+                raise StudyError(f"study {self.name!r}: cannot import {self.path}")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[modname] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(modname, None)
+                raise
+        if not callable(getattr(mod, "run", None)):
+            raise StudyError(f"study {self.name!r}: {self.path} defines no function "
+                             "run(out_dir) -> list[Path]")
+        return mod
+
+    def run(self, out_dir: str | Path) -> list[Path]:
+        """Run the study.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            Folder of the figures (data under ``out_dir/data``); created when missing.
+
+        Returns
+        -------
+        list of Path
+            The files the study wrote.
+
+        Notes
+        -----
+        The study runs inside :func:`matplotlib.rc_context`: the matplotlib settings it
+        changes are restored afterwards, so a figure does not depend on the studies run
+        before it in the same process.
+        """
+        import matplotlib
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        mod = self.load()
+        with matplotlib.rc_context():  # a study's style settings do not leak into the next
+            files = mod.run(out_dir) or []
+        return [Path(p) for p in files]
+
+    __call__ = run
+
+
+def _describe(path: Path) -> str:
+    """First line of the module docstring of ``path``, read without importing it."""
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"(cannot be read: {exc.__class__.__name__})"
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+def discover(directory: str | Path | None = None) -> dict[str, Study]:
+    """The studies of a folder and its sub-folders, by name.
+
+    Parameters
+    ----------
+    directory : str or Path, optional
+        The studies folder (default: :func:`simulations_dir`, ``./simulations``).
+
+    Returns
+    -------
+    dict of str to Study
+        One entry per ``NAME.py`` (not starting with ``_``): the studies of the folder itself
+        first, then those of each sub-folder, each group in alphabetical order.
+
+    Raises
+    ------
+    ConfigError
+        When the folder is missing, or two files give the same study name.
+    """
+    root = simulations_dir(directory)
+    files = [p for p in root.rglob("*.py")
+             if not p.name.startswith("_") and "__pycache__" not in p.parts]
+    files.sort(key=lambda p: (len(p.relative_to(root).parts), str(p.relative_to(root))))
+    out: dict[str, Study] = {}
+    for p in files:
+        name = p.stem.replace("_", "-")
+        if name in out:
+            raise ConfigError(f"two studies are named {name!r}: {out[name].path} and {p}")
+        out[name] = Study(name, p, _describe(p))
+    return out
+
+
+class StudyFolder(Mapping[str, Study]):
+    """The studies of a folder as a read-only mapping, found afresh at every access.
+
+    Parameters
+    ----------
+    directory : str or Path, optional
+        The studies folder (default: ``./simulations`` of the current folder *when the mapping
+        is used*).
+    sub : str, optional
+        Only the studies of this sub-folder (``"linear"``).
+    """
+
+    def __init__(self, directory: str | Path | None = None, sub: str | None = None) -> None:
+        self.directory = directory
+        self.sub = sub
+
+    def studies(self) -> dict[str, Study]:
+        """The studies now.
+
+        Returns
+        -------
+        dict of str to Study
+            As :func:`discover`.
+        """
+        root = simulations_dir(self.directory)
+        return discover(root / self.sub if self.sub else root)
+
+    def __getitem__(self, name: str) -> Study:
+        return self.studies()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.studies())
+
+    def __len__(self) -> int:
+        return len(self.studies())
+
+    def __repr__(self) -> str:
+        where = self.directory if self.directory is not None else "./simulations"
+        return f"StudyFolder({str(where) + ('/' + self.sub if self.sub else '')!r})"
+
+
+#: The studies of ``./simulations`` (of the current folder), by name.
+STUDIES: Mapping[str, Study] = StudyFolder()
+
+
+# --------------------------------------------------------------------------- declarations
+def read_study(study: str | Path, directory: str | Path | None = None) -> dict[str, Any]:
+    """Read a study's declaration (TOML).
+
+    Parameters
+    ----------
+    study : str or Path
+        The study's code or declaration file (a study reads its own with
+        ``read_study(__file__)``), a file name relative to the studies folder
+        (``"lr_phase_diagram.toml"``, ``"linear/linear-algorithms.toml"``), or a study name
+        (``"linear-algorithms"``) or file stem (``"finite_size"``).
+    directory : str or Path, optional
+        The studies folder for relative names (default: :func:`simulations_dir`).
+
+    Returns
+    -------
+    dict
+        The TOML tables as they are (see :func:`settings` for the quick mode).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or not valid TOML.
+    """
+    p = Path(study)
+    if p.suffix == ".py":
+        p = p.with_suffix(".toml")
+    if not p.is_absolute():
+        root = simulations_dir(directory)
+        if p.suffix == ".toml":
+            p = root / p
+        else:
+            found = [s for s in discover(root).values()
+                     if str(study) in (s.name, s.path.stem)]
+            if not found:
+                raise ConfigError(f"no study {str(study)!r} in {root}")
+            p = found[0].toml
+    return read_toml(p, "study file")
+
+
+def quick_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[study.quick]`` table of a declaration in quick mode, else ``{}``.
+
+    Parameters
+    ----------
+    spec : mapping
+        A declaration read by :func:`read_study`.
+
+    Returns
+    -------
+    dict
+        The overrides of the quick mode.
+    """
+    return dict(spec.get("study", {}).get("quick", {})) if is_quick() else {}
+
+
+def settings(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[study]`` table of a declaration, with ``[study.quick]`` merged in quick mode.
+
+    Parameters
+    ----------
+    spec : mapping
+        A declaration read by :func:`read_study`.
+
+    Returns
+    -------
+    dict
+        The study's settings (without the ``quick`` table).
+    """
+    st = {k: v for k, v in spec.get("study", {}).items() if k != "quick"}
+    st.update(quick_overrides(spec))
+    return st
+
+
+def eg_threshold(spec: Mapping[str, Any], default: float = 0.01) -> float:
+    """The ε threshold of an ODE study: the base's ``run.eg_threshold`` (else ``default``).
+
+    Parameters
+    ----------
+    spec : mapping
+        A sweep-spec declaration (with a ``[base]`` table).
+    default : float
+        Used when the base sets none (or 0).
+
+    Returns
+    -------
+    float
+        The threshold.
+    """
+    return float(spec.get("base", {}).get("run", {}).get("eg_threshold", default) or default)
+
+
+# --------------------------------------------------------------------------- quick mode
 def is_quick() -> bool:
-    """Quick (reduced) mode: environment variable ``TEACHERSTUDENT_QUICK`` set and not 0."""
-    return os.environ.get("TEACHERSTUDENT_QUICK", "").strip() not in ("", "0", "false")
+    """Whether the quick (reduced) mode is on.
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``TEACHERSTUDENT_QUICK`` is set and not ``0`` or
+        ``false``.
+    """
+    return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false")
 
 
-# --------------------------------------------------------------------------- running
+@contextlib.contextmanager
+def quick_mode(enabled: bool = True) -> Iterator[None]:
+    """Turn the quick mode on inside a ``with`` block (the environment is restored after).
+
+    Parameters
+    ----------
+    enabled : bool
+        False leaves the environment as it is.
+
+    Yields
+    ------
+    None
+    """
+    old = os.environ.get(QUICK_ENV)
+    if enabled:
+        os.environ[QUICK_ENV] = "1"
+    try:
+        yield
+    finally:
+        if enabled:
+            if old is None:
+                os.environ.pop(QUICK_ENV, None)
+            else:
+                os.environ[QUICK_ENV] = old
+
+
+# --------------------------------------------------------------------------- registry
+def select(registry: Mapping[str, Study], name: str) -> list[str]:
+    """The names that ``teacherstudent reproduce NAME`` runs.
+
+    Parameters
+    ----------
+    registry : mapping of str to Study
+        From :func:`discover`.
+    name : str
+        A study name, or ``"all"``.
+
+    Returns
+    -------
+    list of str
+        The selected names, in the registry's order.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (the message lists the known ones).
+    """
+    if name == "all":
+        return list(registry)
+    if name in registry:
+        return [name]
+    raise ConfigError(f"unknown study {name!r}; known: {', '.join(registry)} (or 'all')")
+
+
+def listing(registry: Mapping[str, Study]) -> list[str]:
+    """One line per study: name, description and the file of its code.
+
+    Parameters
+    ----------
+    registry : mapping of str to Study
+        From :func:`discover`.
+
+    Returns
+    -------
+    list of str
+        The lines of ``teacherstudent reproduce --list``.
+    """
+    width = max((len(n) for n in registry), default=0)
+    cwd = Path.cwd()
+    lines = []
+    for s in registry.values():
+        try:
+            where = s.path.resolve().relative_to(cwd.resolve())
+        except ValueError:
+            where = s.path
+        lines.append(f"{s.name:<{width}}  {s.description}  [{where}]")
+    return lines
+
+
+def run_studies(registry: Mapping[str, Study], names: Iterable[str], out_dir: str | Path,
+                quick: bool = False, log: Callable[[str], Any] = print) -> list[str]:
+    """Run studies one after the other; a study that fails is reported and the others run.
+
+    Parameters
+    ----------
+    registry : mapping of str to Study
+        From :func:`discover`.
+    names : iterable of str
+        The studies to run (see :func:`select`).
+    out_dir : str or Path
+        Folder of the figures (created when missing).
+    quick : bool
+        Run in quick mode (:func:`quick_mode`).
+    log : callable
+        Receives the progress lines (default :func:`print`); a failure's traceback goes to
+        standard error.
+
+    Returns
+    -------
+    list of str
+        The names of the studies that failed.
+
+    Raises
+    ------
+    ConfigError
+        Raised by a study (bad input): it stops the run.
+    """
+    names = list(names)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    t_all = time.perf_counter()
+    with quick_mode(quick):
+        for n in names:
+            t0 = time.perf_counter()
+            log(f"[{n}] running ...")
+            try:
+                files = registry[n].run(out)
+            except ConfigError:
+                raise
+            except Exception:  # noqa: BLE001 - report and go on with the others
+                failed.append(n)
+                print(f"[{n}] FAILED after {time.perf_counter() - t0:.1f} s:", file=sys.stderr,
+                      flush=True)
+                traceback.print_exc()
+                continue
+            log(f"[{n}] {time.perf_counter() - t0:.1f} s, {len(files)} files:")
+            for f in files:
+                log(f"    {f}")
+    log(f"done: {len(names) - len(failed)}/{len(names)} studies in "
+        f"{time.perf_counter() - t_all:.1f} s" + (f"; failed: {', '.join(failed)}" if failed
+                                                  else ""))
+    return failed
+
+
+# --------------------------------------------------------------------------- grids of ODE runs
 def _one(job: tuple[dict[str, Any], dict[str, Any], bool]) -> dict[str, Any]:
     """Integrate ``base`` with ``overrides``; scalar summary (+ curves when ``keep``)."""
+    from . import analysis as an
     from .ode import integrate
 
     base, overrides, keep = job
@@ -138,246 +562,6 @@ def _one(job: tuple[dict[str, Any], dict[str, Any], bool]) -> dict[str, Any]:
     return out
 
 
-def _warm() -> None:
-    """Compile / load the numba kernels in this process before forking workers."""
-    from .ode import integrate
-
-    integrate(None, **{"run.alpha_max": 1.0, "run.n_save": 3})
-
-
-def _pool(n_jobs: int, workers: int):
-    if workers <= 1 or n_jobs < 4:
-        return None
-    # fork inherits the loaded numba kernels; but once the simulation's parallel (OpenMP)
-    # kernels have run in this process, forking is unsafe, so start fresh workers then.
-    method = "forkserver" if "teacherstudent.simulation.fastcpu" in sys.modules else "fork"
-    try:
-        ctx = mp.get_context(method)
-    except ValueError:  # not available on this platform
-        ctx = None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-
-
-def _map(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = WORKERS) -> list[Any]:
-    jobs = list(jobs)
-    _warm()
-    pool = _pool(len(jobs), workers)
-    if pool is None:
-        return [fn(j) for j in jobs]
-    with pool:
-        chunk = max(1, len(jobs) // (8 * workers))
-        return list(pool.map(fn, jobs, chunksize=chunk))
-
-
-def run_points(base: dict[str, Any], points: Iterable[dict[str, Any]], keep: bool = False,
-               workers: int = WORKERS) -> list[dict[str, Any]]:
-    """Run ``base`` with each dict of dotted overrides; results in the same order."""
-    return _map(_one, [(base, dict(p), keep) for p in points], workers)
-
-
-def _grid_points(grid: dict[str, list[Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    keys = list(grid)
-    pts: list[dict[str, Any]] = [{}]
-    for k in keys:
-        pts = [{**p, k: v} for p in pts for v in grid[k]]
-    return keys, pts
-
-
-def _reshape(results: list[dict[str, Any]], shape: tuple[int, ...], key: str) -> np.ndarray:
-    return np.array([r.get(key, math.nan) for r in results], dtype=float).reshape(shape)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    def clean(v):
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, np.ndarray):
-            return clean(v.tolist())
-        if isinstance(v, (np.floating, float)):
-            v = float(v)
-            return None if not math.isfinite(v) else float(f"{v:.6g}")
-        if isinstance(v, np.integer):
-            return int(v)
-        return v
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(data), indent=1) + "\n")
-    return path
-
-
-def _save_grid(path: Path, dims: dict[str, Sequence[Any]], fields: dict[str, np.ndarray],
-               attrs: dict[str, Any]) -> Path:
-    import xarray as xr
-
-    from .dataset import save
-
-    coords = {}
-    for name, vals in dims.items():
-        try:
-            coords[name] = np.asarray([float(v) for v in vals])
-        except (TypeError, ValueError):
-            coords[name] = np.asarray([str(v) for v in vals])
-    ds = xr.Dataset({k: (tuple(dims), v) for k, v in fields.items()}, coords=coords)
-    ds.attrs.update({k: (json.dumps(v) if not isinstance(v, (int, float, str)) else v)
-                     for k, v in attrs.items()})
-    return save(ds, path)
-
-
-def _figs(out_dir: Path, name: str) -> list[Path]:
-    p = out_dir / f"{name}.png"
-    return [p, p.with_suffix(".pdf")]
-
-
-# --------------------------------------------------------------------------- 1. default run
-def default_run(out_dir: Path) -> list[Path]:
-    """Default K = M = 3 FO-ANIL run: plateau at ε = 1/6, symmetry breaking, specialization."""
-    from .dataset import save
-    from .ode import integrate
-    from .plotting import plot_ode
-
-    out_dir = Path(out_dir)
-    cfg = load_config(simulations_dir() / "default_run.toml")
-    ds = integrate(cfg)
-    sm = an.summarize(ds, cfg["run"]["eg_threshold"])
-    p = an.plateau(ds.alpha.values, ds.eg.values)
-    a_th = sm["alpha_threshold"]
-    marks = [0.5 * p.escape, p.escape, 0.5 * (p.escape + a_th), 1.5 * a_th,
-             float(ds.alpha.values[-1])]
-    name = "fig1-default-run"
-    plot_ode(ds, out_dir / f"{name}.png", pdf=True, alphas=[m for m in marks if m == m],
-             title="Default run: FO-ANIL, $K=M=3$, $\\eta_J=3$, $\\eta_w=9$, "
-             "$\\bar u=0$, $\\Sigma_u=I$, $P=V=\\infty$")
-    data = save(ds, out_dir / "data" / "default_run.nc")
-    S = an.specialization_along(ds)
-    alpha = ds.alpha.values
-    half = an.crossing_time(alpha, -S, -0.5)  # first α with S ≥ 1/2
-    al = an.align_units(ds.R.values[-1], ds.Q.values[-1], ds.T.values)
-    # the symmetric phase: the teacher unit that all student units learn first
-    i_mid = int(np.argmin(np.abs(alpha - p.escape)))
-    R_mid = ds.R.values[i_mid]
-    summary = {
-        **sm,
-        "alpha_S_half": half,
-        "assignment_teacher_of": al.teacher_of,
-        "signs": al.sign,
-        "R_at_escape": R_mid,
-        "alpha_at_escape_sample": float(alpha[i_mid]),
-        "Q_final_diag": np.diagonal(ds.Q.values[-1]),
-        "wall_time_s": float(ds.attrs["wall_time_s"]),
-    }
-    js = _write_json(out_dir / "data" / "default_run.json", summary)
-    return [*_figs(out_dir, name), data, js]
-
-
-# --------------------------------------------------------------------------- 2. lr phase diagram
-def lr_phase_diagram(out_dir: Path) -> list[Path]:
-    """α(ε ≤ 0.01) and plateau escape α* over (η_J, η_w) at V = ∞ and V = 10 (FO-ANIL, K=M=3)."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import STYLE, plot_phase, savefig
-
-    out_dir = Path(out_dir)
-    spec = read_study("lr_phase_diagram.toml")
-    st, grid = spec["study"], dict(spec["grid"])
-    if is_quick():
-        n = int(st.get("quick_points", 6))
-        for k in ("algorithm.eta_J", "algorithm.eta_w"):
-            v = grid[k]
-            grid[k] = [v[int(round(i))] for i in np.linspace(0, len(v) - 1, n)]
-        grid["algorithm.val_size"] = grid["algorithm.val_size"][:1]
-    keys, pts = _grid_points(grid)
-    shape = tuple(len(grid[k]) for k in keys)
-    t0 = time.perf_counter()
-    res = run_points(spec["base"], pts)
-    wall = time.perf_counter() - t0
-    A_th = _reshape(res, shape, "alpha_threshold")
-    A_esc = _reshape(res, shape, "alpha_escape")
-    F = _reshape(res, shape, "eg_final")
-    eJ = np.asarray(grid["algorithm.eta_J"], float)
-    ew = np.asarray(grid["algorithm.eta_w"], float)
-    Vs = grid["algorithm.val_size"]
-    thr = float(st.get("threshold", 0.01))
-    name = st.get("figure", "fig2-lr-phase-diagram")
-    j9 = int(np.argmin(np.abs(ew - 9)))  # the cut at the default inner rate
-    with plt.rc_context(STYLE):
-        ncol = 2 + (1 if len(Vs) > 1 else 0) + 1
-        fig, axes = plt.subplots(1, ncol, figsize=(4.1 * ncol, 3.6))
-        plot_phase(axes[0], eJ, ew, A_th[0].T, label=rf"$\alpha(\varepsilon\leq{thr:g})$",
-                   contours=[10, 30, 100, 300])
-        axes[0].set_title(r"(a) time to $\varepsilon_g\leq 0.01$, $V=\infty$", loc="left")
-        plot_phase(axes[1], eJ, ew, A_esc[0].T, label=r"plateau escape $\alpha^*$",
-                   contours=[1, 3, 10, 30, 100, 300], cmap="cividis")
-        axes[1].set_title(r"(b) plateau escape $\alpha^*$, $V=\infty$", loc="left")
-        ia = 2
-        if len(Vs) > 1:
-            plot_phase(axes[2], eJ, ew, A_th[1].T, label=rf"$\alpha(\varepsilon\leq{thr:g})$",
-                       contours=[10, 30, 100, 300])
-            axes[2].set_title(rf"(c) time to $\varepsilon_g\leq 0.01$, $V={Vs[1]}$", loc="left")
-            ia = 3
-        for ax in axes[:ia]:
-            ax.set_xlabel(r"outer rate $\eta_J$ ($=\eta_0$)")
-            ax.set_ylabel(r"inner head rate $\eta_w$")
-            ax.axhline(ew[j9], color="w", lw=0.6, ls=":")
-            ax.plot([3], [9], marker="*", color="w", ms=9, mec="k", mew=0.5)
-        ax = axes[ia]
-        for iv, V in enumerate(Vs):
-            vl = r"\infty" if str(V) == "inf" else str(V)
-            c = ["#0072B2", "#D55E00"][iv % 2]
-            ax.loglog(eJ, A_th[iv, :, j9], "o-", ms=3.5 - iv, color=c,
-                      label=rf"$\alpha(\varepsilon\leq{thr:g})$, $V={vl}$")
-            ax.loglog(eJ, A_esc[iv, :, j9], "s--", ms=5 - 2 * iv, color=c, mfc="none",
-                      label=rf"$\alpha^*$, $V={vl}$")
-        fin = np.isfinite(A_th[0, :, j9])
-        if fin.any():
-            c = float(np.median((A_th[0, :, j9] * eJ)[fin]))
-            ax.loglog(eJ, c / eJ, color="0.5", lw=0.8, ls=":", label=rf"${c:.3g}/\eta_J$")
-        ax.axhline(450, color="0.3", lw=0.7)
-        ax.set_xlabel(r"$\eta_J$")
-        ax.set_ylabel(r"$\alpha$")
-        ax.set_title(rf"(d) cut at $\eta_w={ew[j9]:.3g}$ (dotted line in a–c)", loc="left")
-        ax.legend(frameon=False, fontsize=7)
-        fig.suptitle("FO-ANIL, $K=M=3$: learning-rate phase diagram "
-                     r"(grey: $\varepsilon_g>0.01$ at $\alpha_{\rm final}=450$ / no plateau escape;"
-                     r" $\star$: default rates)",
-                     y=1.02)
-        fig.tight_layout()
-        savefig(fig, out_dir / f"{name}.png", pdf=True)
-    data = _save_grid(out_dir / "data" / "lr_phase_diagram.nc",
-                      {"val_size": [float(v) if v != "inf" else math.inf for v in Vs],
-                       "eta_J": eJ, "eta_w": ew},
-                      {"alpha_threshold": A_th, "alpha_escape": A_esc, "eg_final": F},
-                      {"threshold": thr})
-    # numbers for the README
-    summ: dict[str, Any] = {"wall_s": wall, "n_runs": len(pts)}
-    for iv, V in enumerate(Vs):
-        ok = np.isfinite(A_th[iv])
-        tag = f"V={V}"
-        summ[tag] = {
-            "fraction_reached": float(ok.mean()),
-            "min_eta_w_reaching_any_eta_J": float(ew[np.any(ok, axis=0)].min())
-            if ok.any() else None,
-            "fastest_alpha_threshold": float(np.nanmin(A_th[iv])) if ok.any() else None,
-            "alpha_threshold_times_eta_J_at_eta_w_9": (A_th[iv, :, j9] * eJ).tolist(),
-            "cut_eta_J": eJ.tolist(),
-            "cut_alpha_threshold": A_th[iv, :, j9].tolist(),
-            "cut_alpha_escape": A_esc[iv, :, j9].tolist(),
-        }
-        reach_J = eJ[np.isfinite(A_th[iv, :, j9])]
-        summ[tag]["eta_J_range_reaching_at_eta_w_9"] = (
-            [float(reach_J.min()), float(reach_J.max())] if reach_J.size else None)
-        # minimal eta_w at eta_J closest to 3
-        i3 = int(np.argmin(np.abs(eJ - 3)))
-        reach_w = ew[np.isfinite(A_th[iv, i3, :])]
-        summ[tag]["eta_w_range_reaching_at_eta_J_3"] = (
-            [float(reach_w.min()), float(reach_w.max())] if reach_w.size else None)
-        summ[tag]["eta_J_grid_point_near_3"] = float(eJ[i3])
-    js = _write_json(out_dir / "data" / "lr_phase_diagram.json", summ)
-    return [*_figs(out_dir, name), data, js]
-
-
-# ------------------------------------------------------------------- 3. overparameterization
 def _min_rate(job: tuple[dict[str, Any], str, dict[str, Any], list[float], int]) -> dict[str, Any]:
     """Smallest rate (key) reaching ε ≤ ε_th by α_max: bisection in log between a failing and a
     succeeding bracket end (success assumed monotone in the rate over the bracket)."""
@@ -401,363 +585,265 @@ def _min_rate(job: tuple[dict[str, Any], str, dict[str, Any], list[float], int])
     return {"min": hi, "lo": lo, "note": ""}
 
 
-def overparameterization(out_dir: Path) -> list[Path]:
-    """K = 3…12 (M = 3): minimal η_J, η_w reaching ε ≤ 0.01 by α = 450; what extra units do."""
-    import matplotlib.pyplot as plt
+def _warm() -> None:
+    """Compile / load the numba kernels in this process before forking workers."""
+    from .ode import integrate
 
-    from .plotting import ALPHA_LABEL, EG_LABEL, STYLE, heatmap, savefig, teacher_colour
-
-    out_dir = Path(out_dir)
-    spec = read_study("overparameterization.toml")
-    st, base = spec["study"], spec["base"]
-    Ks = [int(k) for k in (st["quick_K"] if is_quick() else spec["grid"]["model.K"])]
-    steps = int(st.get("bisection_steps", 12)) if not is_quick() else 5
-    M = int(base["model"]["M"])
-    eta_J0 = float(base["algorithm"]["eta_J"])
-    eta_w0 = float(base["algorithm"]["eta_w"])
-    t0 = time.perf_counter()
-    runs = run_points(base, [{"model.K": K} for K in Ks], keep=True)
-    scaled = run_points(base, [{"model.K": K, "algorithm.eta_w": eta_w0 * K / M,
-                                "algorithm.eta_J": eta_J0 * math.sqrt(K / M)} for K in Ks])
-    scaled_w = run_points(base, [{"model.K": K, "algorithm.eta_w": eta_w0 * K / M} for K in Ks])
-    jobs = []
-    for K in Ks:
-        jobs.append((base, "algorithm.eta_J", {"model.K": K}, st["eta_J_bracket"], steps))
-        jobs.append((base, "algorithm.eta_w", {"model.K": K}, st["eta_w_bracket"], steps))
-    mins = _map(_min_rate, jobs)
-    wall = time.perf_counter() - t0
-    minJ = np.array([mins[2 * i]["min"] for i in range(len(Ks))])
-    minW = np.array([mins[2 * i + 1]["min"] for i in range(len(Ks))])
-
-    roles = []
-    for K, r in zip(Ks, runs, strict=True):
-        ro = an.unit_roles(r["R_final"], r["Q_final"], r["T"])
-        roles.append({
-            "K": K,
-            "sharing": ro["sharing"],
-            "norm_assigned": ro["norm"][~ro["extra"]],
-            "norm_extra": ro["norm"][ro["extra"]],
-            "best_overlap_extra": ro["best_overlap"][ro["extra"]],
-            "nearest_extra": ro["nearest"][ro["extra"]],
-            "eg_final": r["eg_final"],
-            "alpha_threshold": r["alpha_threshold"],
-            "alpha_escape": r["alpha_escape"],
-            "S_final": r["S_final"],
-        })
-    name = st.get("figure", "fig3-overparameterization")
-    hK = [K for K in st.get("heatmap_K", []) if K in Ks] or Ks[-1:]
-    with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(13, 7.6))
-        gs = fig.add_gridspec(2, 1, height_ratios=[1, 1.05], hspace=0.38, top=0.92)
-        top = gs[0].subgridspec(1, 3, wspace=0.32)
-        bot = gs[1].subgridspec(1, len(hK) + 3, wspace=0.3,
-                                width_ratios=[1] * len(hK) + [0.07, 0.5, 2.0])
-        ax_a, ax_b, ax_c = (fig.add_subplot(top[0, i]) for i in range(3))
-        cmap = plt.get_cmap("viridis")
-        for i, (K, r) in enumerate(zip(Ks, runs, strict=True)):
-            m = r["alpha"] > 0
-            ax_a.loglog(r["alpha"][m], r["eg"][m], color=cmap(i / max(1, len(Ks) - 1)),
-                        label=f"$K={K}$")
-        ax_a.axhline(st.get("threshold", 0.01), color="0.4", lw=0.7, ls=":")
-        ax_a.set_xlabel(ALPHA_LABEL)
-        ax_a.set_ylabel(EG_LABEL)
-        ax_a.set_title(r"(a) default rates $\eta_J=3$, $\eta_w=9$", loc="left")
-        ax_a.legend(frameon=False, ncol=2, fontsize=7, loc="lower left")
-        Ka = np.asarray(Ks, float)
-        ax_b.plot(Ka, minW, "o-", color="#D55E00", label=r"min $\eta_w$ (at $\eta_J=3$)")
-        ax_b.plot(Ka, minJ * 10, "s-", color="#0072B2",
-                  label=r"min $\eta_J\times 10$ (at $\eta_w=9$)")
-        if np.isfinite(minW[0]):
-            ax_b.plot(Ka, minW[0] * Ka / Ks[0], color="#D55E00", lw=0.7, ls=":",
-                      label=r"$\propto K$")
-        if np.isfinite(minJ[0]):
-            ax_b.plot(Ka, 10 * minJ[0] * Ka / Ks[0], color="#0072B2", lw=0.7, ls=":")
-        ax_b.set_xlabel("student units $K$")
-        ax_b.set_ylabel("minimal rate")
-        ax_b.set_title(r"(b) minimal rates for $\varepsilon_g\leq0.01$ by $\alpha=450$",
-                       loc="left")
-        ax_b.legend(frameon=False, fontsize=7)
-        ax_c.plot(Ka, [r["alpha_threshold"] for r in runs], "o-", color="k",
-                  label=r"$\eta_J=3$, $\eta_w=9$")
-        ax_c.plot(Ka, [r["alpha_threshold"] for r in scaled_w], "^-", color="#009E73",
-                  label=r"$\eta_J=3$, $\eta_w=9K/M$")
-        ax_c.plot(Ka, [r["alpha_threshold"] for r in scaled], "s-", color="#CC79A7",
-                  label=r"$\eta_J=3\sqrt{K/M}$, $\eta_w=9K/M$")
-        ax_c.set_yscale("log")
-        ax_c.set_xlabel("student units $K$")
-        ax_c.set_ylabel(r"$\alpha(\varepsilon_g\leq 0.01)$")
-        ax_c.set_title("(c) time to threshold", loc="left")
-        ax_c.legend(frameon=False, fontsize=7, loc="upper left")
-        im = None
-        for i, K in enumerate(hK):
-            r = runs[Ks.index(K)]
-            al = an.align_units(r["R_final"], r["Q_final"], r["T"])
-            ax = fig.add_subplot(bot[0, i])
-            labels = [f"{k + 1}" + ("*" if al.extra[k] else "") for k in al.order]
-            im = heatmap(ax, al.aligned(), f"$K={K}$, $\\alpha=450$", labels)
-            ax.set_aspect("auto")
-            if i == 0:
-                ax.set_ylabel("student unit $k$ (* extra)")
-                ax.set_title("")
-                ax.set_title(f"(d) $r_{{kn}}$, $K={K}$", loc="left")
-        if im is not None:
-            fig.colorbar(im, cax=fig.add_subplot(bot[0, len(hK)]),
-                         label=r"$\sigma_k R_{kn}/\sqrt{Q_{kk}T_{nn}}$")
-        ax_e = fig.add_subplot(bot[0, len(hK) + 2])
-        for K, r in zip(Ks, runs, strict=True):
-            al = an.align_units(r["R_final"], r["Q_final"], r["T"])
-            norms = np.sqrt(np.diagonal(r["Q_final"]))
-            for k in range(K):
-                c = teacher_colour(al.colour_index[k])
-                jitter = 0.12 * (al.colour_index[k] - 1)
-                ax_e.plot(K + jitter, norms[k], "o" if not al.extra[k] else "x",
-                          color=c, ms=4.5, mfc=c if not al.extra[k] else "none")
-        ax_e.plot([], [], "o", color="0.3", label="assigned unit")
-        ax_e.plot([], [], "x", color="0.3", label="extra unit")
-        ax_e.set_xlabel("student units $K$")
-        ax_e.set_ylabel(r"norm $\sqrt{Q_{kk}}$ at $\alpha=450$")
-        ax_e.set_title("(e) unit norms (colour: nearest teacher unit)", loc="left")
-        ax_e.legend(frameon=False, fontsize=7)
-        fig.suptitle(f"Overparameterization: FO-ANIL, $M={M}$, readout $1/\\sqrt{{K}}$", y=0.99)
-        savefig(fig, out_dir / f"{name}.png", pdf=True)
-    data = _save_grid(out_dir / "data" / "overparameterization.nc", {"K": Ks},
-                      {"min_eta_J": minJ, "min_eta_w": minW,
-                       "alpha_threshold": np.array([r["alpha_threshold"] for r in runs]),
-                       "alpha_threshold_scaled": np.array([r["alpha_threshold"] for r in scaled]),
-                       "eg_final": np.array([r["eg_final"] for r in runs])}, {})
-    summ = {
-        "wall_s": wall,
-        "K": Ks,
-        "min_eta_J_at_eta_w_9": minJ,
-        "min_eta_w_at_eta_J_3": minW,
-        "notes": [m["note"] for m in mins],
-        "default_rates": roles,
-        "scaled_eta_w": [{"K": K, "alpha_threshold": r["alpha_threshold"],
-                          "eg_final": r["eg_final"]} for K, r in zip(Ks, scaled_w, strict=True)],
-        "scaled_both": [{"K": K, "alpha_threshold": r["alpha_threshold"],
-                         "eg_final": r["eg_final"]} for K, r in zip(Ks, scaled, strict=True)],
-    }
-    js = _write_json(out_dir / "data" / "overparameterization.json", summ)
-    return [*_figs(out_dir, name), data, js]
+    integrate(None, **{"run.alpha_max": 1.0, "run.n_save": 3})
 
 
-# --------------------------------------------------------------------------- 4. task variability
-def task_variability(out_dir: Path) -> list[Path]:
-    """Final ε and plateau escape α* over the task variability γ and the head variance Σ_u."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import ALPHA_LABEL, EG_LABEL, STYLE, plot_phase, savefig
-
-    out_dir = Path(out_dir)
-    spec = read_study("task_variability.toml")
-    st, base = spec["study"], spec["base"]
-    gam = [float(g) for g in (st["quick_gamma"] if is_quick() else spec["grid"]["tasks.gamma"])]
-    cov = [float(c) for c in (st["quick_head_cov"] if is_quick()
-                              else spec["grid"]["tasks.head_cov"])]
-    t0 = time.perf_counter()
-    res = run_points(base, [{"tasks.gamma": g, "tasks.head_cov": c} for g in gam for c in cov])
-    cg = [g for g in st.get("curves_gamma", []) if not is_quick()] or gam
-    cc = [c for c in st.get("curves_head_cov", []) if not is_quick()] or cov
-    curves_g = run_points(base, [{"tasks.gamma": g} for g in cg], keep=True)
-    curves_c = run_points(base, [{"tasks.head_cov": c} for c in cc], keep=True)
-    wall = time.perf_counter() - t0
-    shape = (len(gam), len(cov))
-    F = _reshape(res, shape, "eg_final")
-    E0 = _reshape(res, shape, "eg0")
-    A = _reshape(res, shape, "alpha_escape")
-    S = _reshape(res, shape, "S_final")
-    name = st.get("figure", "fig4-task-variability")
-    one_minus = 1.0 - np.asarray(gam)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 4, figsize=(17, 3.7))
-        yv = np.arange(len(gam), dtype=float)  # γ as categories (the grid crowds near 1)
-        floor = 1e-5
-        plot_phase(axes[0], np.asarray(cov), yv, np.maximum(F / E0, floor),
-                   label=r"final $\varepsilon_g/\varepsilon_g(0)$ (floored at $10^{-5}$)",
-                   logy=False, cmap="magma")
-        axes[0].set_title(r"(a) final error / initial error", loc="left")
-        plot_phase(axes[1], np.asarray(cov), yv, A, label=r"plateau escape $\alpha^*$",
-                   logy=False, cmap="cividis", nan_label="no escape")
-        axes[1].set_title(r"(b) plateau escape $\alpha^*$ (grey: none by 450)", loc="left")
-        for ax in axes[:2]:
-            ax.set_yticks(yv, [f"{g:g}" for g in gam])
-            ax.set_xlabel(r"head variance $\Sigma_u$ ($u\sim\mathcal{N}(0,\Sigma_u I)$)")
-            ax.set_ylabel(r"task similarity $\gamma$")
-        cmap = plt.get_cmap("plasma")
-        for i, (g, r) in enumerate(zip(cg, curves_g, strict=True)):
-            m = r["alpha"] > 0
-            axes[2].loglog(r["alpha"][m], r["eg"][m], color=cmap(i / max(1, len(cg))),
-                           label=rf"$\gamma={g:g}$")
-        axes[2].set_title(r"(c) $\Sigma_u=1$", loc="left")
-        for i, (c, r) in enumerate(zip(cc, curves_c, strict=True)):
-            m = r["alpha"] > 0
-            axes[3].loglog(r["alpha"][m], r["eg"][m] / r["eg0"],
-                           color=plt.get_cmap("viridis")(i / max(1, len(cc) - 1)),
-                           label=rf"$\Sigma_u={c:g}$")
-        axes[3].set_title(r"(d) $\gamma=1$ (error relative to $\varepsilon_g(0)=\Sigma_u/6$)",
-                          loc="left")
-        axes[2].set_ylabel(EG_LABEL)
-        axes[3].set_ylabel(EG_LABEL + r"$/\varepsilon_g(0)$")
-        for ax in axes[2:]:
-            ax.set_xlabel(ALPHA_LABEL)
-            ax.legend(frameon=False, fontsize=7, loc="lower left")
-        fig.suptitle("Task variability: FO-ANIL, $K=M=3$, $\\eta_J=3$, $\\eta_w=9$", y=1.02)
-        fig.tight_layout()
-        savefig(fig, out_dir / f"{name}.png", pdf=True)
-    data = _save_grid(out_dir / "data" / "task_variability.nc",
-                      {"gamma": gam, "head_cov": cov},
-                      {"eg_final": F, "eg_initial": E0, "alpha_escape": A, "S_final": S}, {})
-    ic = cov.index(1.0) if 1.0 in cov else 0
-    summ = {
-        "wall_s": wall,
-        "gamma": gam,
-        "head_cov": cov,
-        "at_head_cov_1": {"eg_final": F[:, ic], "alpha_escape": A[:, ic], "S_final": S[:, ic],
-                          "one_minus_gamma": one_minus},
-        "at_gamma_1": {"eg_final": F[gam.index(1.0)] if 1.0 in gam else None,
-                       "alpha_escape": A[gam.index(1.0)] if 1.0 in gam else None,
-                       "alpha_escape_times_head_cov": (A[gam.index(1.0)] * np.asarray(cov))
-                       if 1.0 in gam else None},
-        "curves_gamma": [{"gamma": g, "eg_final": r["eg_final"], "alpha_escape": r["alpha_escape"],
-                          "S_final": r["S_final"]} for g, r in zip(cg, curves_g, strict=True)],
-    }
-    js = _write_json(out_dir / "data" / "task_variability.json", summ)
-    return [*_figs(out_dir, name), data, js]
+def _pool(n_jobs: int, workers: int):
+    if workers <= 1 or n_jobs < 4:
+        return None
+    # fork inherits the loaded numba kernels; but once the simulation's parallel (OpenMP)
+    # kernels have run in this process, forking is unsafe, so start fresh workers then.
+    method = "forkserver" if "teacherstudent.simulation.fastcpu" in sys.modules else "fork"
+    try:
+        ctx = mp.get_context(method)
+    except ValueError:  # not available on this platform
+        ctx = None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-# --------------------------------------------------------------------------- 5. inner steps
-def inner_steps(out_dir: Path) -> list[Path]:
-    """Number of inner steps s at fixed η_w = 9 and at η_w = 9/s."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import ALPHA_LABEL, EG_LABEL, STYLE, savefig
-
-    out_dir = Path(out_dir)
-    spec = read_study("inner_steps.toml")
-    st, base = spec["study"], spec["base"]
-    ss = [int(s) for s in (st["quick_steps"] if is_quick()
-                           else spec["grid"]["algorithm.inner_steps"])]
-    tot = float(st.get("eta_w_total", 9.0))
-    t0 = time.perf_counter()
-    fixed = run_points(base, [{"algorithm.inner_steps": s} for s in ss], keep=True)
-    per = run_points(base, [{"algorithm.inner_steps": s, "algorithm.eta_w": tot / max(s, 1)}
-                            for s in ss], keep=True)
-    wall = time.perf_counter() - t0
-    name = st.get("figure", "fig5-inner-steps")
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.7))
-        cmap = plt.get_cmap("viridis")
-        for ax, rs, ttl in ((axes[0], fixed, r"(a) $\eta_w=9$ per step"),
-                            (axes[1], per, r"(b) $\eta_w=9/s$ (fixed $s\,\eta_w$)")):
-            for i, (s, r) in enumerate(zip(ss, rs, strict=True)):
-                m = r["alpha"] > 0
-                ax.loglog(r["alpha"][m], np.where(r["eg"][m] > 0, r["eg"][m], np.nan),
-                          color=cmap(i / max(1, len(ss) - 1)), label=f"$s={s}$")
-            ax.axhline(float(st.get("threshold", 0.01)), color="0.4", lw=0.7, ls=":")
-            ax.set_xlabel(ALPHA_LABEL)
-            ax.set_ylabel(EG_LABEL)
-            ax.set_title(ttl, loc="left")
-            ax.legend(frameon=False, fontsize=7, ncol=2, loc="lower left")
-        ax = axes[2]
-        sa = np.asarray(ss, float)
-        ax.plot(sa, [r["alpha_threshold"] for r in fixed], "o-", color="#0072B2",
-                label=r"$\alpha(\varepsilon\leq0.01)$, $\eta_w=9$")
-        ax.plot(sa, [r["alpha_escape"] for r in fixed], "o--", color="#0072B2", mfc="none",
-                label=r"$\alpha^*$, $\eta_w=9$")
-        ax.plot(sa, [r["alpha_threshold"] for r in per], "s-", color="#D55E00",
-                label=r"$\alpha(\varepsilon\leq0.01)$, $\eta_w=9/s$")
-        ax.plot(sa, [r["alpha_escape"] for r in per], "s--", color="#D55E00", mfc="none",
-                label=r"$\alpha^*$, $\eta_w=9/s$")
-        ax.set_yscale("log")
-        ax.set_xlabel("inner steps $s$")
-        ax.set_ylabel(r"$\alpha$")
-        ax.set_title("(c) escape and threshold times (missing: never)", loc="left")
-        ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        fig.suptitle("Inner steps: FO-ANIL, $K=M=3$, $\\eta_J=3$", y=1.02)
-        fig.tight_layout()
-        savefig(fig, out_dir / f"{name}.png", pdf=True)
-
-    def row(s, r):
-        return {"s": s, "alpha_threshold": r["alpha_threshold"], "alpha_escape": r["alpha_escape"],
-                "eg_final": r["eg_final"], "S_final": r["S_final"],
-                "Q_final_diag": np.diagonal(r["Q_final"])}
-
-    summ = {"wall_s": wall, "eta_w_9": [row(s, r) for s, r in zip(ss, fixed, strict=True)],
-            "eta_w_9_over_s": [row(s, r) for s, r in zip(ss, per, strict=True)]}
-    js = _write_json(out_dir / "data" / "inner_steps.json", summ)
-    return [*_figs(out_dir, name), js]
+def _map(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = WORKERS) -> list[Any]:
+    """``[fn(j) for j in jobs]`` on a pool; ``fn`` must be importable (a package function)."""
+    jobs = list(jobs)
+    _warm()
+    pool = _pool(len(jobs), workers)
+    if pool is None:
+        return [fn(j) for j in jobs]
+    with pool:
+        chunk = max(1, len(jobs) // (8 * workers))
+        return list(pool.map(fn, jobs, chunksize=chunk))
 
 
-# --------------------------------------------------------------------------- 6. algorithms
-def algorithms(out_dir: Path) -> list[Path]:
-    """FO-ANIL vs exact ANIL vs ARM, with ū = 0 and ū ≠ 0: error, representation, S."""
-    import matplotlib.pyplot as plt
+def run_points(base: dict[str, Any], points: Iterable[dict[str, Any]], keep: bool = False,
+               workers: int = WORKERS) -> list[dict[str, Any]]:
+    """Integrate the ODEs of ``base`` with each set of dotted overrides, on a worker pool.
 
-    from .plotting import ALPHA_LABEL, STYLE, savefig
+    Parameters
+    ----------
+    base : dict
+        A configuration (the ``[base]`` of a sweep spec).
+    points : iterable of dict
+        Dotted overrides per run (``{"algorithm.eta_J": 2.0}``).
+    keep : bool
+        Also return the curves (``alpha``, ``eg``, ``eg_opt``, ``eg_pre``, ``S``) and the
+        final ``R``, ``Q``, ``w`` and ``T``.
+    workers : int
+        Worker processes (fewer than 4 points, or ``workers <= 1``: in this process).
 
-    out_dir = Path(out_dir)
-    spec = read_study("algorithms.toml")
-    st, base = spec["study"], spec["base"]
-    names = list(spec["grid"]["algorithm.name"])
-    means = [float(u) for u in spec["grid"]["tasks.head_mean"]]
-    if is_quick():
-        means = means[:1]
-    t0 = time.perf_counter()
-    pts = [{"algorithm.name": a, "tasks.head_mean": u} for a in names for u in means]
-    res = run_points(base, pts, keep=True)
-    wall = time.perf_counter() - t0
-    colours = {"fo-anil": "#0072B2", "anil": "#D55E00", "arm": "#009E73"}
-    styles = ["-", "--", ":", "-."]
-    name = st.get("figure", "fig6-algorithms")
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
-        for p, r in zip(pts, res, strict=True):
-            a, u = p["algorithm.name"], p["tasks.head_mean"]
-            c = colours.get(a, "k")
-            ls = styles[means.index(u) % len(styles)]
-            m = r["alpha"] > 0
-            lab = rf"{a.upper()}, $\bar u={u:g}$"
-            axes[0].loglog(r["alpha"][m], np.where(r["eg"][m] > 0, r["eg"][m], np.nan),
-                           color=c, ls=ls, label=lab)
-            axes[1].loglog(r["alpha"][m], np.where(r["eg_opt"][m] > 0, r["eg_opt"][m], np.nan),
-                           color=c, ls=ls, label=lab)
-            axes[2].semilogx(r["alpha"][m], r["S"][m], color=c, ls=ls, label=lab)
-        axes[0].set_ylabel(r"$\varepsilon_g^{\rm meta}$ (after the algorithm's own adaptation)")
-        axes[0].set_title("(a) meta-generalisation error", loc="left")
-        axes[1].set_ylabel(r"$\varepsilon_g$ with the optimal head per task")
-        axes[1].set_title("(b) quality of the learnt representation", loc="left")
-        axes[2].set_ylabel("specialization $S$")
-        axes[2].set_ylim(-0.05, 1.05)
-        axes[2].set_title("(c) specialization", loc="left")
-        for ax in axes:
-            ax.set_xlabel(ALPHA_LABEL)
-        axes[0].set_ylim(1e-12, 1)
-        axes[1].set_ylim(1e-12, 1)
-        axes[1].annotate(r"ARM: $\bar u=0$ stays at 1/6; $\bar u\neq0$: partial",
-                         xy=(0.03, 0.55), xycoords="axes fraction", fontsize=7.5,
-                         color=colours["arm"])
-        axes[2].legend(frameon=False, fontsize=7, ncol=1, loc="center left",
-                       bbox_to_anchor=(1.02, 0.5))
-        fig.suptitle(r"Algorithms: $K=M=3$, $\eta_J=3$, $\eta_w=9$, $\Sigma_u=I$ "
-                     "(ARM has no inner loop: its error is at $w$)", y=1.02)
-        fig.tight_layout()
-        savefig(fig, out_dir / f"{name}.png", pdf=True)
-    summ = {"wall_s": wall, "runs": [
-        {"algorithm": p["algorithm.name"], "head_mean": p["tasks.head_mean"],
-         "alpha_threshold": r["alpha_threshold"], "alpha_escape": r["alpha_escape"],
-         "eg_final": r["eg_final"], "eg_opt_final": float(r["eg_opt"][-1]),
-         "eg_initial": r["eg0"], "S_final": r["S_final"], "w_final": r["w_final"],
-         "Q_final_diag": np.diagonal(r["Q_final"]), "status": r["status"]}
-        for p, r in zip(pts, res, strict=True)]}
-    js = _write_json(out_dir / "data" / "algorithms.json", summ)
-    return [*_figs(out_dir, name), js]
+    Returns
+    -------
+    list of dict
+        Per point, in order: ``overrides``, ``status``, ``message``, the scalars of
+        :func:`teacherstudent.analysis.summarize` (with ``alpha_threshold``), ``eg0``,
+        ``seconds``; or ``overrides`` and ``error`` for a point that could not run.
+    """
+    return _map(_one, [(base, dict(p), keep) for p in points], workers)
 
 
-STUDIES: dict[str, Callable[[Path], list[Path]]] = {
-    "default-run": default_run,
-    "lr-phase-diagram": lr_phase_diagram,
-    "overparameterization": overparameterization,
-    "task-variability": task_variability,
-    "inner-steps": inner_steps,
-    "algorithms": algorithms,
-}
+def minimal_rates(base: dict[str, Any], searches: Iterable[tuple[str, dict[str, Any],
+                                                                 Sequence[float]]],
+                  steps: int, workers: int = WORKERS) -> list[dict[str, Any]]:
+    """Smallest rates that reach the base's ε threshold by ``run.alpha_max``, on a worker pool.
+
+    Each search bisects in ``log(rate)`` between a failing and a succeeding end of its bracket
+    (success assumed monotone in the rate over the bracket).
+
+    Parameters
+    ----------
+    base : dict
+        A configuration with ``run.eg_threshold`` set.
+    searches : iterable of (str, dict, sequence of float)
+        ``(key, fixed overrides, [low, high])``: the dotted key of the rate, the overrides of
+        the other settings, the bracket.
+    steps : int
+        Bisection steps.
+    workers : int
+        Worker processes.
+
+    Returns
+    -------
+    list of dict
+        Per search: ``min`` (the smallest rate found; NaN when the bracket's high end fails),
+        ``lo`` (the largest failing rate, after a bisection) and ``note``.
+    """
+    jobs = [(base, key, dict(fixed), list(bracket), int(steps))
+            for key, fixed, bracket in searches]
+    return _map(_min_rate, jobs, workers)
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The outer product of a ``[grid]`` table.
+
+    Parameters
+    ----------
+    grid : mapping of str to sequence
+        Dotted key → values.
+
+    Returns
+    -------
+    keys : list of str
+        The keys, in order (the last one varies fastest).
+    points : list of dict
+        One dict of overrides per point.
+    """
+    keys = list(grid)
+    pts: list[dict[str, Any]] = [{}]
+    for k in keys:
+        pts = [{**p, k: v} for p in pts for v in grid[k]]
+    return keys, pts
+
+
+def collect(results: Sequence[Mapping[str, Any]], shape: tuple[int, ...], key: str) -> np.ndarray:
+    """One scalar of every result of :func:`run_points`, as an array of the grid's shape.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        From :func:`run_points` (a missing value is NaN).
+    shape : tuple of int
+        The grid's shape.
+    key : str
+        The scalar (``"alpha_threshold"``, ``"eg_final"``, ...).
+
+    Returns
+    -------
+    numpy.ndarray
+        Float array of ``shape``.
+    """
+    return np.array([r.get(key, math.nan) for r in results], dtype=float).reshape(shape)
+
+
+# --------------------------------------------------------------------------- writers
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _clean(v.tolist())
+    if isinstance(v, (np.floating, float)):
+        v = float(v)
+        return None if not math.isfinite(v) else float(f"{v:.6g}")
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write a study's summary as JSON (6 significant digits; NaN and ∞ as ``null``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (its folder is created).
+    data : mapping
+        Numbers, strings, lists, arrays and nested mappings.
+
+    Returns
+    -------
+    Path
+        The file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(dict(data)), indent=1) + "\n")
+    return path
+
+
+def save_grid(path: str | Path, dims: Mapping[str, Sequence[Any]],
+              fields: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
+    """Write the results of a grid as a netCDF file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    dims : mapping of str to sequence
+        Dimension → coordinate values (numbers, else strings), in the order of the fields' axes.
+    fields : mapping of str to numpy.ndarray
+        Variables over all the dimensions.
+    attrs : mapping
+        Attributes (anything but a number or a string is stored as JSON).
+
+    Returns
+    -------
+    Path
+        The file.
+    """
+    import xarray as xr
+
+    from .dataset import save
+
+    coords = {}
+    for name, vals in dims.items():
+        try:
+            coords[name] = np.asarray([float(v) for v in vals])
+        except (TypeError, ValueError):
+            coords[name] = np.asarray([str(v) for v in vals])
+    ds = xr.Dataset({k: (tuple(dims), v) for k, v in fields.items()}, coords=coords)
+    ds.attrs.update({k: (json.dumps(v) if not isinstance(v, (int, float, str)) else v)
+                     for k, v in attrs.items()})
+    return save(ds, Path(path))
+
+
+def figure_paths(out_dir: str | Path, name: str) -> list[Path]:
+    """The PNG and PDF of a figure.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The figures' folder.
+    name : str
+        The figure's name (no suffix).
+
+    Returns
+    -------
+    list of Path
+        ``[out_dir/name.png, out_dir/name.pdf]``.
+    """
+    p = Path(out_dir) / f"{name}.png"
+    return [p, p.with_suffix(".pdf")]
+
+
+# --------------------------------------------------------------------------- text
+def format_pm(value: float, error: float) -> str:
+    """``value ± error`` for the text tables of the studies (``1.234e-02 ± 5.6e-04``).
+
+    Parameters
+    ----------
+    value, error : float
+        The number and its error.
+
+    Returns
+    -------
+    str
+        The formatted pair.
+    """
+    return f"{value:.3e} ± {error:.1e}"
+
+
+def power_label(a: float, error: float, var: str = "N") -> str:
+    """A legend label ``$N^{-a ± e}$`` of a fitted power law ``∝ var^{-a}``.
+
+    Parameters
+    ----------
+    a : float
+        The fitted exponent (NaN: no fit).
+    error : float
+        Its error (NaN: none shown).
+    var : str
+        The variable.
+
+    Returns
+    -------
+    str
+        The label (``"(no fit)"`` for a NaN exponent).
+    """
+    if not np.isfinite(a):
+        return "(no fit)"
+    if not np.isfinite(error):
+        return rf"${var}^{{{-a:.2f}}}$"
+    return rf"${var}^{{{-a:.2f}\pm {error:.2f}}}$"

@@ -32,6 +32,7 @@ __all__ = [
     "Check",
     "is_number",
     "is_integer",
+    "boolean",
     "seed",
     "sample_size",
     "nonneg",
@@ -187,6 +188,13 @@ def integer(key: str, v: Any) -> int:
     if not is_integer(v):
         raise ConfigError(f"{key} must be an integer, got {v!r}")
     return int(v)
+
+
+def boolean(key: str, v: Any) -> bool:
+    """``true`` or ``false``."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise ConfigError(f"{key} must be true or false, got {v!r}")
+    return bool(v)
 
 
 def seed(key: str, v: Any) -> int:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib.figure import Figure
 
 from teacherstudent import plotting, studies
 from teacherstudent.cli import plot as plot_cli
@@ -101,7 +102,9 @@ def test_plot_compare_detects_variables(tmp_path):
     # only the error pair present (no overlaps): still a figure
     only_eg = ds[["eg_sim", "eg_ode"]]
     assert plotting.detect_kind(only_eg) == "compare"
-    assert _is_png(plotting.plot_compare(only_eg, tmp_path / "eg_only.png"))
+    fig = plotting.plot_compare(only_eg, tmp_path / "eg_only.png")
+    assert isinstance(fig, Figure)
+    assert _is_png(tmp_path / "eg_only.png")
 
 
 def test_plot_sweep_and_linear_kinds(tmp_path):
@@ -115,7 +118,9 @@ def test_plot_sweep_and_linear_kinds(tmp_path):
     assert cli(["plot", str(p), "--kind", "sweep"]) == 0
     assert _is_png(p.with_suffix(".png"))
     one = sweep.isel(eta_w=1)
-    assert _is_png(plotting.plot_sweep(one, tmp_path / "sweep1.png"))
+    fig = plotting.plot_sweep(one, tmp_path / "sweep1.png")
+    assert isinstance(fig, Figure)
+    assert _is_png(tmp_path / "sweep1.png")
 
     rounds = np.arange(50)
     dist = np.exp(-rounds[None, None, :] * np.array([0.05, 0.1])[:, None, None]) * np.ones(
@@ -182,7 +187,7 @@ def test_study_files_are_valid():
 
 
 def test_missing_simulations_folder_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(studies, "__file__", str(tmp_path / "pkg" / "teacherstudent" / "s.py"))
+    monkeypatch.chdir(tmp_path)  # the studies are looked for in ./simulations
     with pytest.raises(ConfigError, match="simulations"):
         studies.simulations_dir()
 

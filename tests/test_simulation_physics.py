@@ -141,7 +141,7 @@ def test_same_seed_maml_gap_falls_like_one_over_N():
 
 
 def test_power_fit_and_bootstrap_helpers():
-    from teacherstudent.simulation.studies import bootstrap_fit, fit_power
+    from teacherstudent.analysis import bootstrap_fit, fit_power
 
     N = np.array([250.0, 1000.0, 4000.0])
     a, c = fit_power(N, 3.0 * N**-0.5)

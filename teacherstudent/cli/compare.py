@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..dataset import save
-    from ..simulation.compare import compare, deviation_table, plot_compare
+    from ..plotting import plt
+    from ..plotting.compare import plot_compare
+    from ..simulation.compare import compare, deviation_table
     from .simulate import load_args_config
 
     cfg = load_args_config(args)
@@ -36,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     )
     out = save(ds, args.output)
     fig = Path(args.plot) if args.plot else out.with_suffix(".png")
-    plot_compare(ds, fig, pdf=args.pdf)
+    plt.close(plot_compare(ds, fig, pdf=args.pdf))
     if not args.quiet:
         from rich.console import Console
 

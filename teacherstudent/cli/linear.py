@@ -70,10 +70,11 @@ def main(args: argparse.Namespace) -> int:
     ds.to_netcdf(out, engine="h5netcdf")
     written = [out]
     if not args.no_plot:
-        from ..linear.plotting import plot_run
+        from ..plotting import plt
+        from ..plotting.linear import plot_linear
 
         png = Path(args.plot) if args.plot else out.with_suffix(".png")
-        plot_run(ds, png)
+        plt.close(plot_linear(ds, png))
         written.append(png)
     if not args.quiet:
         print(_summary(ds))

@@ -51,10 +51,10 @@ def main(args: argparse.Namespace) -> int:
     out = save(ds, args.output)
     fig_path = None
     if not args.no_plot:
-        from ..plotting import plot_ode
+        from ..plotting import plot_ode, plt
 
         fig_path = Path(args.plot) if args.plot else out.with_suffix(".png")
-        plot_ode(ds, fig_path)
+        plt.close(plot_ode(ds, fig_path))
     if not args.quiet:
         _summary(ds, out, fig_path)
     return 0 if ds.attrs["status"] == 0 else 1

@@ -48,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     out = Path(args.output) if args.output else path.with_suffix(".png")
+    fig = None
     try:
         if kind == "ode":
             fig = plotting.plot_ode(ds, out, pdf=args.pdf, alphas=args.alpha)
@@ -59,5 +60,8 @@ def main(args: argparse.Namespace) -> int:
             fig = plotting.plot_linear(ds, out, pdf=args.pdf)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"cannot draw '{path}' as kind '{kind}': {exc}") from exc
-    print(f"{kind} figure: {fig}", file=sys.stdout)
+    finally:
+        if fig is not None:
+            plotting.plt.close(fig)
+    print(f"{kind} figure: {out}", file=sys.stdout)
     return 0

@@ -21,13 +21,15 @@ import numpy as np
 import tomllib
 import xarray as xr
 
+from .. import resources
 from ..config import Config, ConfigError, load_config
 from ..dataset import load, provenance
 from . import solvers as S
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 
-__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "extend", "to_dataset"]
+__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "extend", "to_dataset",
+           "estimate"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,55 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
     return ds
 
 
+# drift cost at K = M = 3 (µs), measured by benchmarks/bench_ode.py; the loops scale like
+# K²F² (the η²/V contraction) — an estimate, stated as one
+_EVAL_S_K3 = 2.7e-6
+
+
+def estimate(cfg: dict[str, Any], n_save: int | None = None) -> resources.Estimate:
+    """Memory and time a run of ``cfg`` needs (see :mod:`teacherstudent.resources`).
+
+    Memory: the saved states and the drift's workspace (the ``K²F²`` fourth-moment table,
+    ``F = K + M``). Time: evaluations (fixed steps: ``alpha_max/dt`` steps; ``dopri5``: about
+    1.5 per unit α plus the save points, from the default run's statistics), capped by
+    ``run.max_steps``, times a per-evaluation cost scaled from K = M = 3.
+    """
+    K, M = cfg["model"]["K"], cfg["model"]["M"]
+    F = K + 2 * M
+    r = cfg["run"]
+    n_save = n_save if n_save is not None else (
+        len(r["save_alpha"]) + 1 if r["save_alpha"] is not None else r["n_save"])
+    size = K * K + K * M + K
+    work = 8.0 * (K * K * F * F + F**4 + 12 * F * F + 8 * size)
+    memory = 8.0 * n_save * (size + 3) * 2 + work
+    per_step = {"euler": 1, "rk4": 4, "dopri5": 6}[r["solver"]]
+    if r["solver"] == "dopri5":
+        steps = 0.25 * r["alpha_max"] + 10 * n_save
+    else:
+        steps = r["alpha_max"] / r["dt"] + n_save
+    t_eval = _EVAL_S_K3 * max(1.0, (K * F / 27.0) ** 2)
+    what = "the K²(K+M)² table of the drift" if work > memory / 2 else "the saved states"
+    return resources.Estimate(memory=memory, seconds=min(steps, r["max_steps"]) * per_step
+                              * t_eval, what=what, steps=steps)
+
+
+def check_size(cfg: dict[str, Any], n_save: int | None = None) -> None:
+    """Refuse (``ConfigError``) a run that cannot fit, would take too long, or would stop at
+    ``run.max_steps`` long before ``run.alpha_max`` (more than 10× the steps allowed; the
+    dopri5 step count is an estimate)."""
+    r = cfg["run"]
+    est = resources.check(estimate(cfg, n_save), "model.K", "run.check_size", r["check_size"],
+                          time_keys="run.alpha_max (or model.K)")
+    if r["check_size"] and est.steps > 10 * r["max_steps"]:
+        raise ConfigError(
+            f"run.alpha_max = {r['alpha_max']:g} needs about {est.steps:.3g} steps with "
+            f"run.solver = {r['solver']!r}, more than run.max_steps = {r['max_steps']:g}: "
+            f"the run would stop early after about {resources.human_seconds(est.seconds)}; "
+            "reduce run.alpha_max (or raise run.dt / run.max_steps), or set "
+            "run.check_size = false"
+        )
+
+
 def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
               overrides: dict[str, Any] | None = None, **dotted: Any) -> xr.Dataset:
     """Integrate the order-parameter ODEs of a configuration.
@@ -289,6 +340,7 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
     """
     overrides = {**(overrides or {}), **dotted}
     cfg = config if _is_resolved(config) and not overrides else load_config(config, overrides)
+    check_size(cfg)
     vf, y0 = _initial_state(VectorField.from_config(cfg), initial)
     sol = solve(
         vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"]
@@ -356,6 +408,7 @@ def extend(previous: Any, **overrides: Any) -> xr.Dataset:
     if not cfg["run"]["alpha_max"] > alpha0:
         raise ConfigError(f"run.alpha_max = {cfg['run']['alpha_max']} must exceed the alpha "
                           f"{name} reached ({alpha0:g}); set it with run.alpha_max=...")
+    check_size(cfg)
     last = prev.isel(alpha=-1)
     vf, y0 = _initial_state(VectorField.from_config(cfg),
                             {v: last[v].values for v in ("Q", "R", "w", "T")})

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ from ..config import load_config
 from ..ode import integrate
 from .runner import simulate
 
-__all__ = ["compare", "align_overlaps", "deviation_table", "plot_compare"]
+__all__ = ["compare", "align_overlaps", "deviation_table"]
 
 
 def align_overlaps(R: np.ndarray) -> np.ndarray:
@@ -167,46 +166,3 @@ def deviation_table(ds: xr.Dataset, title: str | None = None):
         t.add_row(name, f"{v:.4g}")
     return t
 
-
-def plot_compare(ds: xr.Dataset, path: str | Path, pdf: bool = False) -> Path:
-    """ε(α) and the aligned R̃_n(α): simulation mean ± one standard deviation over seeds
-    (shaded) against the ODE (black)."""
-    from ..plotting import plt, savefig
-
-    d = ds.isel(alpha=np.nonzero(ds.alpha.values > 0)[0])
-    a = d.alpha.values
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, colour, label in (("eg", "tab:red", r"$\varepsilon_g$ (adapted)"),
-                                ("eg_pre", "tab:gray", r"$\varepsilon_g$ at $w$")):
-        sim = d[f"{name}_sim"]
-        m, s = sim.mean("seed").values, sim.std("seed").values
-        ax1.plot(a, m, color=colour, label=f"{label}, simulation")
-        ax1.fill_between(a, np.clip(m - s, 1e-12, None), m + s, color=colour, alpha=0.25, lw=0)
-        ax1.plot(a, d[f"{name}_ode"].values, color="k", ls="--", lw=1.2,
-                 label="ODE" if name == "eg" else None)
-    ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    ax1.set_xlabel(r"$\alpha$ (tasks / $N$)")
-    ax1.set_ylabel(r"$\varepsilon_g$")
-    ax1.legend(frameon=False, fontsize=8)
-    M = d.sizes["n"]
-    colours = plt.cm.tab10(np.arange(M) % 10)
-    for n in range(M):
-        sim = d.R_aligned_sim.isel(n=n)
-        m, s = sim.mean("seed").values, sim.std("seed").values
-        ax2.plot(a, m, color=colours[n], label=rf"$\tilde R_{{{n + 1}}}$ simulation")
-        ax2.fill_between(a, m - s, m + s, color=colours[n], alpha=0.25, lw=0)
-        ax2.plot(a, d.R_aligned_ode.isel(n=n).values, color="k", ls="--", lw=1.2,
-                 label="ODE" if n == 0 else None)
-    ax2.set_xscale("log")
-    ax2.set_xlabel(r"$\alpha$ (tasks / $N$)")
-    ax2.set_ylabel(r"aligned $R_{\pi(n)n}$")
-    ax2.legend(frameon=False, fontsize=8)
-    at = ds.attrs
-    fig.suptitle(
-        f"{str(at.get('algorithm.name', '')).upper()}  N={at.get('N')}  seeds={at.get('seeds')}"
-        f"  V={at.get('algorithm.val_size')}  P={at.get('algorithm.train_size')}   "
-        f"max|Δε|={at.get('max_abs_deg', float('nan')):.3g}",
-        fontsize=10,
-    )
-    return savefig(fig, path, pdf=pdf)
