@@ -16,7 +16,7 @@ from teacherstudent import analysis as an
 from teacherstudent.config import load_config
 from teacherstudent.dataset import save
 from teacherstudent.ode import integrate
-from teacherstudent.plotting import plot_ode
+from teacherstudent.plotting import plot_ode, plt
 from teacherstudent.studies import figure_paths, write_json
 
 
@@ -31,9 +31,11 @@ def run(out_dir: Path) -> list[Path]:
     marks = [0.5 * p.escape, p.escape, 0.5 * (p.escape + a_th), 1.5 * a_th,
              float(ds.alpha.values[-1])]
     name = "fig1-default-run"
-    plot_ode(ds, out_dir / f"{name}.png", pdf=True, alphas=[m for m in marks if m == m],
-             title="Default run: FO-ANIL, $K=M=3$, $\\eta_J=3$, $\\eta_w=9$, "
-             "$\\bar u=0$, $\\Sigma_u=I$, $P=V=\\infty$")
+    fig = plot_ode(ds, out_dir / f"{name}.png", pdf=True,
+                   alphas=[m for m in marks if m == m],
+                   title="Default run: FO-ANIL, $K=M=3$, $\\eta_J=3$, $\\eta_w=9$, "
+                   "$\\bar u=0$, $\\Sigma_u=I$, $P=V=\\infty$")
+    plt.close(fig)
     data = save(ds, out_dir / "data" / "default_run.nc")
     S = an.specialization_along(ds)
     alpha = ds.alpha.values

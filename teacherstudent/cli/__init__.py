@@ -29,7 +29,7 @@ COMMANDS = {
     "sweep": ("teacherstudent.cli.sweep", "grids of runs on Dask, resumable"),
     "plot": ("teacherstudent.cli.plot", "figures from a result file"),
     "linear": ("teacherstudent.cli.linear", "linear representation learning dynamics"),
-    "reproduce": ("teacherstudent.cli.reproduce", "regenerate the figure gallery in figures/"),
+    "reproduce": ("teacherstudent.cli.reproduce", "run the gallery studies of ./simulations"),
 }
 
 
