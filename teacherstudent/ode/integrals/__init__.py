@@ -5,10 +5,13 @@ only for the matrices and tensors below, for the activation code it was given, a
 for the activation itself. Each backend module implements them for its activations:
 
 * :mod:`.closed_form` — ``erf`` and ``linear`` in closed form (Saad & Solla 1995).
+* :mod:`.fourpoint` — the four-point function ``F4(a,b,c,d) = E[g g g g]`` of the finite-P
+  theory (``linear``: Isserlis; ``erf``: Price-path quadrature, error ≤ 1e-13).
 
 Kernels (numba, caller-owned outputs, return the number of domain errors):
-``i2_matrix``, ``i3_tensor``, ``i4_tensor``, ``j2_matrix``. Python helpers for tests and
-notebooks: ``I2``, ``I3``, ``I4``, ``J2`` (whole tensors of one covariance matrix).
+``i2_matrix``, ``i3_tensor``, ``i4_tensor``, ``j2_matrix``, ``f4_tensor``,
+``f4_tensor_lambda`` (and the scalar ``f4``). Python helpers for tests and notebooks:
+``I2``, ``I3``, ``I4``, ``J2``, ``F4`` (whole tensors of one covariance matrix).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .closed_form import (
     i4_tensor,
     j2_matrix,
 )
+from .fourpoint import F4, f4, f4_scratch_size, f4_tensor, f4_tensor_lambda
 
 __all__ = [
     "ERF",
@@ -39,4 +43,9 @@ __all__ = [
     "I3",
     "I4",
     "J2",
+    "f4",
+    "f4_tensor",
+    "f4_tensor_lambda",
+    "f4_scratch_size",
+    "F4",
 ]
