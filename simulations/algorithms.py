@@ -14,14 +14,7 @@ from typing import Any
 import numpy as np
 
 from teacherstudent.plotting import ALPHA_LABEL, STYLE, plt, savefig
-from teacherstudent.studies import (
-    eg_threshold,
-    figure_paths,
-    is_quick,
-    read_study,
-    run_points,
-    write_json,
-)
+from teacherstudent.studies import figure_paths, is_quick, read_study, run_points, write_json
 
 #: Figure-only settings (the physics is in the TOML file).
 SETTINGS: dict[str, Any] = {"figure": "fig6-algorithms"}
@@ -31,7 +24,7 @@ def run(out_dir: Path) -> list[Path]:
     """FO-ANIL vs exact ANIL vs ARM, with ū = 0 and ū ≠ 0: error, representation, S."""
     out_dir = Path(out_dir)
     spec = read_study(__file__)
-    st, base = {**SETTINGS, "threshold": eg_threshold(spec)}, spec["base"]
+    base = spec["base"]
     names = list(spec["grid"]["algorithm.name"])
     means = [float(u) for u in spec["grid"]["tasks.head_mean"]]
     if is_quick():
@@ -42,7 +35,7 @@ def run(out_dir: Path) -> list[Path]:
     wall = time.perf_counter() - t0
     colours = {"fo-anil": "#0072B2", "anil": "#D55E00", "arm": "#009E73"}
     styles = ["-", "--", ":", "-."]
-    name = st.get("figure", "fig6-algorithms")
+    name = SETTINGS["figure"]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
         for p, r in zip(pts, res, strict=True):

@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from teacherstudent.analysis import bootstrap_fit, bootstrap_indices
-from teacherstudent.plotting import plt, savefig
+from teacherstudent.analysis import bootstrap_fit
+from teacherstudent.plotting import log_n_axis, plt, savefig
 from teacherstudent.simulation import compare
-from teacherstudent.studies import format_pm, power_label, read_study, settings
+from teacherstudent.studies import format_pm, power_label, read_study, seed_bootstrap, settings
 
 WINDOWS = ("plateau", "transition", "converged")
 
@@ -62,15 +62,6 @@ def _windows(alpha: np.ndarray, eg_ode: np.ndarray, f1: float, f2: float) -> dic
     }
 
 
-def _log_N_axis(ax, Ns: np.ndarray) -> None:
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(Ns, [str(n) for n in Ns])
-    ax.minorticks_off()
-    ax.set_xlim(Ns[0] / 1.5, Ns[-1] * 1.5)
-    ax.set_xlabel("input dimension $N$")
-
-
 def run(folder: Path) -> list[Path]:
     """Agreement of the simulation with the ODE tightening like N^{-1/2} (finite size)."""
 
@@ -78,12 +69,9 @@ def run(folder: Path) -> list[Path]:
     spec = read_study(__file__)
     study, cases = settings(spec), spec["cases"]
     Ns = np.asarray(study["N"], dtype=int)
-    S = int(study["seeds"])
-    nboot = int(study.get("bootstrap", 400))
+    S, nboot, _, idx = seed_bootstrap(study)
     f1, f2 = (float(v) for v in study.get("progress_windows", [0.1, 0.9]))
     windowed = set(study.get("windows", []))
-    rng = np.random.default_rng(int(study.get("bootstrap_seed", 0)))
-    idx = bootstrap_indices(S, nboot, rng)
 
     res: dict[str, dict[str, Any]] = {}
     lines = [
@@ -207,7 +195,7 @@ def run(folder: Path) -> list[Path]:
         top = max(np.nanmax(r["fits"][("all", key)][0]) for r in res.values())
         xx = np.array([Ns[0], Ns[-1]], float)
         ax.plot(xx, top * 1.6 * np.sqrt(Ns[0] / xx), "k:", lw=1, label=r"$\propto N^{-1/2}$")
-        _log_N_axis(ax, Ns)
+        log_n_axis(ax, Ns)
         ax.set_ylabel(ylabel)
         ax.legend(frameon=False, fontsize=6.5, loc="lower left")
         ax.set_ylim(min(lo) / 4, top * 3)

@@ -30,18 +30,9 @@ import numpy as np
 
 from teacherstudent.analysis import bootstrap_fit, bootstrap_indices
 from teacherstudent.config import load_config
-from teacherstudent.plotting import plt, savefig
+from teacherstudent.plotting import log_n_axis, plt, savefig
 from teacherstudent.simulation import compare, simulate
-from teacherstudent.studies import format_pm, power_label, read_study, settings
-
-
-def _log_N_axis(ax, Ns: np.ndarray) -> None:
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(Ns, [str(n) for n in Ns])
-    ax.minorticks_off()
-    ax.set_xlim(Ns[0] / 1.5, Ns[-1] * 1.5)
-    ax.set_xlabel("input dimension $N$")
+from teacherstudent.studies import format_pm, power_label, read_study, seed_bootstrap, settings
 
 
 def run(folder: Path) -> list[Path]:
@@ -51,10 +42,7 @@ def run(folder: Path) -> list[Path]:
     spec = read_study(__file__)
     study, cases = settings(spec), spec["cases"]
     Ns = np.asarray(study["N"], dtype=int)
-    S = int(study["seeds"])
-    nboot = int(study.get("bootstrap", 400))
-    rng = np.random.default_rng(int(study.get("bootstrap_seed", 0)))
-    idx = bootstrap_indices(S, nboot, rng)
+    S, nboot, rng, idx = seed_bootstrap(study)
     S_ref = max(S, int(study.get("reference_seeds", S)))
     idx_ref = bootstrap_indices(S_ref, nboot, rng)
     limit = {"maml": "anil", "fo-maml": "fo-anil"}
@@ -176,7 +164,7 @@ def run(folder: Path) -> list[Path]:
                 ax.plot(xx, c * xx ** (-a), color=col, lw=0.9, ls=ls)
             lo.append(np.nanmin(vals))
             hi.append(np.nanmax(vals))
-    _log_N_axis(ax, Ns)
+    log_n_axis(ax, Ns)
     ax.set_ylabel(r"deviation in $\varepsilon_g$")
     ax.set_ylim(min(lo) / 3, max(hi) * 40)
     ax.legend(frameon=False, fontsize=6.2, loc="upper right",

@@ -17,7 +17,6 @@ import numpy as np
 from teacherstudent.plotting import ALPHA_LABEL, EG_LABEL, STYLE, plot_phase, plt, savefig
 from teacherstudent.studies import (
     collect,
-    eg_threshold,
     figure_paths,
     is_quick,
     read_study,
@@ -40,7 +39,7 @@ def run(out_dir: Path) -> list[Path]:
     """Final ε and plateau escape α* over the task variability γ and the head variance Σ_u."""
     out_dir = Path(out_dir)
     spec = read_study(__file__)
-    st, base = {**SETTINGS, "threshold": eg_threshold(spec)}, spec["base"]
+    st, base = SETTINGS, spec["base"]
     gam = [float(g) for g in (st["quick_gamma"] if is_quick() else spec["grid"]["tasks.gamma"])]
     cov = [float(c) for c in (st["quick_head_cov"] if is_quick()
                               else spec["grid"]["tasks.head_cov"])]

@@ -198,8 +198,37 @@ def plateau(
     floor_rel: float = 1e-6,
     min_decades: float = 0.25,
 ) -> Plateau:
-    """The plateau of ε(α): the first lasting ≥ ``min_decades`` decades, else the longest;
-    ``Plateau(found=False)`` if there is none."""
+    """The plateau of ε(α): the first one lasting at least ``min_decades`` decades, else the
+    longest.
+
+    Parameters
+    ----------
+    alpha, eg : array_like
+        The saved α and the error at them.
+    tol : float
+        A plateau is where ``|d ln ε / d ln α| < tol``.
+    delta : float
+        The escape time α* is the first α after the plateau's start with
+        ``ε < (1 − delta) · height``.
+    floor_rel : float
+        Errors below ``floor_rel · max ε`` do not count (the converged tail).
+    min_decades : float
+        The shortest plateau taken as *the* plateau.
+
+    Returns
+    -------
+    Plateau
+        ``found``, ``height`` (median ε over it), ``start``, ``end``, ``escape`` (α*);
+        ``Plateau(found=False)`` if there is none.
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> ds = ts.integrate(None, **{"run.alpha_max": 50.0})
+    >>> p = plateau(ds.alpha.values, ds.eg.values)
+    >>> round(p.height, 3), 13 < p.escape < 14
+    (0.167, True)
+    """
     ps = find_plateaus(alpha, eg, tol=tol, delta=delta, floor_rel=floor_rel)
     if not ps:
         return Plateau(found=False)
@@ -322,7 +351,30 @@ def align_units(R: Any, Q: Any | None = None, T: Any | None = None) -> Alignment
 
 
 def specialization(R: Any, Q: Any | None = None, T: Any | None = None) -> float:
-    """Specialization order parameter S of one state (module rules)."""
+    """The specialization order parameter S of one state.
+
+    Student units are matched to teacher units by the Hungarian assignment on the normalised
+    overlaps ``|r_kn|``, ``r = R_kn / √(Q_kk T_nn)``; S is the mean ``|r|`` of the matched
+    pairs minus the mean ``|r|`` between the other matched units.
+
+    Parameters
+    ----------
+    R : array_like
+        ``(K, M)`` student–teacher overlaps.
+    Q, T : array_like, optional
+        ``(K, K)`` and ``(M, M)`` overlaps for the normalisation (default: identity).
+
+    Returns
+    -------
+    float
+        1 when every teacher unit has its own student unit, ≈ 0 in the symmetric state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> specialization(np.array([[0.0, 1.0], [-1.0, 0.0]]))
+    1.0
+    """
     al = align_units(R, Q, T)
     pairs = [(int(al.student_of[n]), n) for n in range(al.M) if al.student_of[n] >= 0]
     ks = [k for k, _ in pairs]
@@ -381,7 +433,33 @@ def summarize(
     tol: float = 0.05,
     delta: float = 0.1,
 ) -> dict[str, float]:
-    """Scalar summary of an ODE run: final/min ε, plateau, α*, α(ε_th), final S."""
+    """Scalar summary of an ODE run: the final and smallest ε, the plateau, α*, α(ε ≤ ε_th),
+    the final S.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An ODE result.
+    threshold : float, optional
+        Also the first α with ``ε ≤ threshold`` (``alpha_threshold``).
+    alpha_final : float, optional
+        The α up to which the threshold counts.
+    tol, delta : float
+        The plateau rules of :func:`plateau`.
+
+    Returns
+    -------
+    dict
+        ``eg_final``, ``eg_min``, ``alpha_reached``, ``plateau_height``, ``plateau_start``,
+        ``plateau_end``, ``alpha_escape``, ``S_final`` (and ``alpha_threshold``).
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> ds = ts.integrate(None, **{"run.alpha_max": 50.0})
+    >>> round(summarize(ds, 0.01)["alpha_threshold"], 1)
+    22.5
+    """
     alpha = ds["alpha"].values
     eg = ds["eg"].values
     p = plateau(alpha, eg, tol=tol, delta=delta)

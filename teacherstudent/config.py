@@ -54,6 +54,8 @@ __all__ = [
     "ConfigError",
     "Config",
     "DEFAULTS",
+    "CHECKS",
+    "DOCS",
     "ALGORITHMS",
     "load_config",
     "parse_overrides",
@@ -88,6 +90,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "eta_in_J": 0.0,  # inner rate of J (maml, fo-maml)
         "inner_steps": 1,
         "train_size": math.inf,
+        "test_size": None,  # None -> train_size (the shot count of the meta-test error)
         "val_size": math.inf,
     },
     "init": {"Q": 0.5, "R": 1e-3, "w": 0.0, "seed": 0},
@@ -118,6 +121,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "test_samples": 1000,
         "base_seed": 0,
         "rng": "numba",  # CPU normal generator: "numba" (xoshiro256++ ziggurat) or "numpy" (PCG64)
+        "check_size": True,  # refuse runs estimated not to fit in memory or to take > 6 h
     },
 }
 
@@ -145,6 +149,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "eta_in_J": nonneg,
         "inner_steps": int_at_least(0),
         "train_size": sample_size,
+        "test_size": optional(sample_size),
         "val_size": sample_size,
     },
     "init": {
@@ -180,6 +185,110 @@ CHECKS: dict[str, dict[str, Check]] = {
         "test_samples": pos_int,
         "base_seed": seed,
         "rng": choice(("numba", "numpy")),
+        "check_size": boolean,
+    },
+}
+
+
+# --------------------------------------------------------------------------- meanings
+#: What every key means, in one place: the configuration reference of the documentation and
+#: ``teacherstudent config --explain`` are generated from :data:`DEFAULTS`, :data:`CHECKS` (type
+#: and constraint, see :func:`teacherstudent.validation.describe`) and this table. A key
+#: without an entry here fails ``tests/test_docs.py``. Symbols are those of the equations.
+DOCS: dict[str, dict[str, str]] = {
+    "model": {
+        "K": "Hidden units of the student (the meta-learner), K.",
+        "M": "Hidden units of the meta-teacher, M.",
+        "activation": 'Activation g of both networks: "erf" is g(z) = erf(z/√2), "linear" '
+        "is g(z) = z.",
+        "readout": 'Scale of the output layers: "sqrt" s_K = 1/√K, s_M = 1/√M; "none" '
+        's_K = s_M = 1; "mean" 1/K and 1/M. The student computes f(x) = s_K Σ_k w_k g(λ_k).',
+        "noise": "Label noise σ: y = s_M Σ_n u_n g(ν_n) + σ ξ with ξ ~ N(0, 1).",
+    },
+    "tasks": {
+        "head_mean": "Mean ū of the task heads u ~ N(ū, Σ_u). A number v means v·(1, …, 1); "
+        "a list of length M is ū itself.",
+        "head_cov": "Covariance Σ_u of the task heads. A number v means v·I, a list of length "
+        "M its diagonal, an M×M list of lists the full matrix (positive semi-definite).",
+        "gamma": "Similarity γ of the task teachers to the meta-teacher: task t uses the first "
+        "layer B^t = γ B + √(1−γ²) ΔB^t with a fresh random ΔB^t; γ = 1: every task shares B.",
+        "teacher_overlap": "T = B Bᵀ/N, the overlaps of the meta-teacher's units. A number v "
+        "means v·I; an M×M matrix (positive definite) is used as it is.",
+    },
+    "algorithm": {
+        "name": 'The algorithm. "fo-anil": an inner loop on the head, first-order outer step '
+        '(the paper\'s algorithm); "anil": the exact meta-gradient through the inner loop; '
+        '"maml"/"fo-maml": the inner loop adapts J too (their large-N ODEs are those of '
+        'anil/fo-anil); "arm": no inner loop, plain online SGD on the pooled tasks.',
+        "eta_J": "η_J, the outer (meta) learning rate of the first layer J.",
+        "eta_w": "η_w, the INNER learning rate of the head: the rate of each of the "
+        "inner_steps adaptation steps from w (ignored by arm).",
+        "eta_0": "η_0, the outer learning rate of the head initialisation w. Not set: η_J; "
+        "0 freezes w.",
+        "eta_in_J": "Inner learning rate of J, for maml and fo-maml only. The inner change of "
+        "J moves the overlaps by O(1/N): the ODEs do not see it, the simulations do.",
+        "inner_steps": "s, the number of inner gradient steps on the head (0: no adaptation, "
+        "the same as arm).",
+        "train_size": 'P, the training samples per task of the inner loop ("inf": the '
+        "population loss).",
+        "test_size": "The samples a new task's head is adapted on when the error ε is measured "
+        "(the shot count of the meta-test; default: train_size).",
+        "val_size": 'V, the validation samples per task of the outer step ("inf": the '
+        "population loss). A finite V adds the η_J²/V noise term to dQ/dα.",
+    },
+    "init": {
+        "Q": "Initial Q = J Jᵀ/N. A number v means v·I; a K×K matrix (positive definite) is "
+        "used as it is.",
+        "R": "Initial R = J Bᵀ/N. A number v means a random K×M matrix of entries v·N(0, 1) "
+        "(drawn with init.seed); a K×M matrix is used as it is. The covariance "
+        "[[Q, R], [Rᵀ, T]] must be positive definite.",
+        "w": "Initial head initialisation w. 0: zeros; another number v: entries v·N(0, 1) "
+        "(drawn with init.seed); a list of length K is used as it is.",
+        "seed": "Seed of the random init.R and init.w given as numbers.",
+    },
+    "run": {
+        "alpha_max": "α at which the run ends (α = tasks/N).",
+        "solver": '"dopri5": adaptive Dormand–Prince 5(4) with rtol and atol; "rk4", '
+        '"euler": fixed steps dt.',
+        "rtol": "Relative tolerance of dopri5.",
+        "atol": "Absolute tolerance of dopri5.",
+        "dt": "Step of euler and rk4 (dopri5 chooses its own steps).",
+        "n_save": "Number of saved α values (α = 0 included) when save_alpha is not set.",
+        "save_alpha": "Explicit α values at which the state is saved, exactly (alpha_max is "
+        "added). Not set: n_save values spaced by save_spacing.",
+        "save_spacing": '"log": saved α log-spaced from alpha_min_save to alpha_max, plus '
+        'α = 0; "linear": evenly spaced from 0 to alpha_max.',
+        "alpha_min_save": 'First non-zero saved α of the "log" spacing (ignored with '
+        'save_alpha or save_spacing = "linear").',
+        "eg_threshold": "> 0: record the first α at which ε ≤ eg_threshold, located by the "
+        "solver (the dataset attribute alpha_threshold); 0: off.",
+        "max_steps": "Most accepted solver steps; a run that needs more stops there "
+        "(and keeps what it computed).",
+        "blowup": "Divergence threshold: a run with |Q|, |R| or |w| above it stops, says at "
+        "which α, and keeps what it computed.",
+        "psd_tol": "Tolerance of the positive-definiteness check: a run stops as diverged "
+        "when λ_min(C) < −psd_tol·max(1, max C_ii), C the covariance of the local fields.",
+        "check_size": "Refuse, before any work, a run estimated not to fit in memory or to "
+        "take more than 6 h (false: run it anyway).",
+    },
+    "simulation": {
+        "N": "Input dimension N of the finite networks (teacherstudent simulate --N).",
+        "seeds": "Number of independent replicas, the dataset's seed dimension (--seeds).",
+        "device": '"auto" (CUDA when available), "cpu" or "cuda[:i]".',
+        "dtype": "Floating-point precision of the simulation.",
+        "checkpoint_every": "Write a checkpoint every that many units of α (0: none); a "
+        "resumed run (--resume) equals an uninterrupted one.",
+        "checkpoint": "Path of the checkpoint file ('': next to the output file; "
+        "sim-checkpoint.pt from Python).",
+        "test_tasks": "> 0: also estimate ε on that many fresh tasks with sampled test inputs "
+        "(eg_test); with a finite train_size ε is always estimated on fresh tasks (256 when 0).",
+        "test_samples": "Test inputs per task of the sampled estimate eg_test.",
+        "base_seed": "Replica r draws everything from its own stream seeded with "
+        "base_seed + r.",
+        "rng": 'The normal generator on the CPU: "numba" (xoshiro256++) or "numpy" (PCG64); '
+        "bitwise reproducible for a seed, batching and thread count.",
+        "check_size": "Refuse, before any work, a simulation estimated not to fit in memory "
+        "or to take more than 6 h (false: run it anyway).",
     },
 }
 
@@ -189,11 +298,35 @@ def load_config(
     path_or_dict: str | Path | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Read (TOML path or dict), apply dotted overrides, fill defaults and validate.
+    """Read a configuration, apply dotted overrides, fill the defaults and validate it.
 
-    Returns a plain nested dict (TOML-serialisable) in which every key is present. Also
-    checks the consistency of shapes and the positive definiteness of the initial
-    covariance ``C = [[Q, R], [Rᵀ, T]]`` by resolving the problem once.
+    Parameters
+    ----------
+    path_or_dict : str, Path, mapping or None
+        A TOML file, a dict of tables (``{"algorithm": {"eta_J": 2.0}}``) or ``None`` for
+        the built-in defaults. The tables are ``model tasks algorithm init run simulation``;
+        ``teacherstudent config --explain TABLE`` describes each key.
+    overrides : mapping, optional
+        Dotted keys applied on top, ``{"algorithm.eta_J": 2.0}`` (the CLI's ``--set``).
+
+    Returns
+    -------
+    Config
+        A plain nested dict (TOML-serialisable) in which every key is present and checked;
+        :func:`teacherstudent.integrate` uses it as it is.
+
+    Raises
+    ------
+    ConfigError
+        An unknown table or key, a bad value, inconsistent shapes, or an initial covariance
+        ``C = [[Q, R], [Rᵀ, T]]`` that is not positive definite; the message names the key.
+
+    Examples
+    --------
+    >>> from teacherstudent import load_config
+    >>> cfg = load_config(None, {"algorithm.name": "anil", "model.K": 4})
+    >>> cfg["algorithm"]["eta_0"]  # not set: the outer rate of J
+    3.0
     """
     raw = read_source(path_or_dict)
     if overrides:
@@ -239,7 +372,25 @@ class Problem:
 
 
 def readout_scales(readout: str, K: int, M: int) -> tuple[float, float]:
-    """(s_K, s_M) for the readout convention (spec §1)."""
+    """The readout scales ``(s_K, s_M)`` of the student's and the teacher's output layers.
+
+    Parameters
+    ----------
+    readout : str
+        ``"sqrt"`` (1/√K, 1/√M), ``"mean"`` (1/K, 1/M) or ``"none"`` (1, 1).
+    K, M : int
+        Hidden units of the student and of the teacher.
+
+    Returns
+    -------
+    (float, float)
+        ``(s_K, s_M)``.
+
+    Examples
+    --------
+    >>> readout_scales("sqrt", 4, 1)
+    (0.5, 1.0)
+    """
     if readout == "sqrt":
         return 1.0 / math.sqrt(K), 1.0 / math.sqrt(M)
     if readout == "mean":
@@ -361,6 +512,27 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def toml_value(v: Any) -> str:
+    """A configuration value as a TOML literal (``inf`` for infinity, lists as arrays).
+
+    Parameters
+    ----------
+    v : bool, int, float, str or list
+        The value.
+
+    Returns
+    -------
+    str
+        The literal, e.g. ``"inf"``, ``'"fo-anil"'``, ``"[1.0, 2.0]"``.
+
+    Examples
+    --------
+    >>> toml_value(float("inf")), toml_value("erf"), toml_value([1, 2.5])
+    ('inf', '"erf"', '[1, 2.5]')
+    """
+    return _toml_value(v)
 
 
 def to_toml(cfg: Mapping[str, Mapping[str, Any]]) -> str:

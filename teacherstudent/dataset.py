@@ -25,7 +25,25 @@ def code_fingerprint() -> str:
 
 
 def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> dict[str, Any]:
-    """Attributes every dataset carries: settings, versions, wall time, creation time."""
+    """The attributes every dataset carries: settings, versions, wall time, creation time.
+
+    Parameters
+    ----------
+    cfg : mapping or None
+        The resolved configuration: written as ``config_toml`` and flattened as
+        ``"table.key"`` attributes.
+    kind : str
+        ``"ode"``, ``"simulation"``, ``"linear"``, ...
+    wall_time_s : float
+        The wall time of the computation.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``teacherstudent_version``, ``version``, ``code_sha256``,
+        ``python_version``, ``numpy_version``, ``numba_version``, ``wall_time_s``, ``created``
+        and, with ``cfg``, ``config_toml`` and every setting.
+    """
     import numba
     import numpy
 
@@ -49,7 +67,29 @@ def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> 
 
 
 def save(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write a dataset as netCDF-4 (h5netcdf engine); parent folders are created."""
+    """Write a dataset as netCDF-4 (h5netcdf engine), atomically; parent folders are created.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result.
+    path : str or Path
+        The file; it is written to ``path.part`` first and renamed, so a crash never leaves a
+        half-written result.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, teacherstudent as ts
+    >>> ds = ts.integrate(None, **{"run.alpha_max": 5.0})
+    >>> out = save(ds, pathlib.Path(tempfile.mkdtemp()) / "run.nc")
+    >>> load(out).attrs["kind"]
+    'ode'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")
@@ -59,6 +99,16 @@ def save(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> xr.Dataset:
-    """Read a dataset written by :func:`save` (fully loaded, file closed)."""
+    """Read a dataset written by :func:`save` (fully loaded, the file closed).
+
+    Parameters
+    ----------
+    path : str or Path
+        The netCDF file.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()

@@ -35,6 +35,7 @@ __all__ = [
     "is_result",
     "check_output",
     "check_store",
+    "check_folder",
     "write_with_fallback",
 ]
 
@@ -183,9 +184,23 @@ def check_store(path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -
             "choose a new folder"
         )
     if not p.exists():
-        _check_parent(p / "x", "sweep store")
+        _check_parent(p, "sweep store")
     elif not os.access(p, os.W_OK | os.X_OK):
         raise ConfigError(f"sweep store '{p}' is not writable")
+    return p
+
+
+def check_folder(path: str | Path, *, what: str = "output folder") -> Path:
+    """Check, before any work, that ``path`` can be a folder of outputs: an existing folder
+    that is writable, or a new one that can be created (not a file, not below a file)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} '{p}' is a file; give a folder")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ConfigError(f"{what} '{p}' is not writable")
+        return p
+    _check_parent(p, what)
     return p
 
 

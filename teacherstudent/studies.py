@@ -23,7 +23,8 @@ This module gives the studies what they share: reading a declaration
 --quick`` or the environment variable ``TEACHERSTUDENT_QUICK=1``; every study then cuts its
 grids to a few points, for tests), a pool of worker processes for grids of ODE runs
 (:func:`run_points`, :func:`minimal_rates`), the writers of the figure's data (:func:`write_json`,
-:func:`save_grid`, :func:`figure_paths`) and the registry that ``teacherstudent reproduce``
+:func:`save_grid`, :func:`figure_paths`), the seeds and bootstrap resamples of the
+simulation studies (:func:`seed_bootstrap`) and the registry that ``teacherstudent reproduce``
 dispatches to (:func:`discover`, :func:`select`, :func:`run_studies`, :data:`STUDIES`).
 
 Nothing in the package imports from ``simulations/``: an installed package runs every
@@ -64,7 +65,6 @@ __all__ = [
     "discover",
     "read_study",
     "settings",
-    "quick_overrides",
     "eg_threshold",
     "is_quick",
     "quick_mode",
@@ -78,6 +78,7 @@ __all__ = [
     "write_json",
     "save_grid",
     "figure_paths",
+    "seed_bootstrap",
     "format_pm",
     "power_label",
 ]
@@ -327,37 +328,29 @@ def read_study(study: str | Path, directory: str | Path | None = None) -> dict[s
     return read_toml(p, "study file")
 
 
-def quick_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``[study.quick]`` table of a declaration in quick mode, else ``{}``.
+def settings(spec: Mapping[str, Any], *tables: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[study]`` table of a declaration (or other tables, merged), with
+    ``[study.quick]`` merged in quick mode.
 
     Parameters
     ----------
     spec : mapping
         A declaration read by :func:`read_study`.
+    *tables : mapping
+        The tables to merge, later ones winning (default: the ``[study]`` table of ``spec``;
+        a base configuration and the overrides of a variant, for example).
 
     Returns
     -------
     dict
-        The overrides of the quick mode.
+        The study's settings (without the ``quick`` table); in quick mode
+        (:func:`is_quick`) the ``[study.quick]`` overrides come last.
     """
-    return dict(spec.get("study", {}).get("quick", {})) if is_quick() else {}
-
-
-def settings(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``[study]`` table of a declaration, with ``[study.quick]`` merged in quick mode.
-
-    Parameters
-    ----------
-    spec : mapping
-        A declaration read by :func:`read_study`.
-
-    Returns
-    -------
-    dict
-        The study's settings (without the ``quick`` table).
-    """
-    st = {k: v for k, v in spec.get("study", {}).items() if k != "quick"}
-    st.update(quick_overrides(spec))
+    st: dict[str, Any] = {}
+    for table in tables or (spec.get("study", {}),):
+        st.update({k: v for k, v in table.items() if k != "quick"})
+    if is_quick():
+        st.update(spec.get("study", {}).get("quick", {}))
     return st
 
 
@@ -775,7 +768,7 @@ def save_grid(path: str | Path, dims: Mapping[str, Sequence[Any]],
     """
     import xarray as xr
 
-    from .dataset import save
+    from .dataset import provenance, save
 
     coords = {}
     for name, vals in dims.items():
@@ -784,6 +777,7 @@ def save_grid(path: str | Path, dims: Mapping[str, Sequence[Any]],
         except (TypeError, ValueError):
             coords[name] = np.asarray([str(v) for v in vals])
     ds = xr.Dataset({k: (tuple(dims), v) for k, v in fields.items()}, coords=coords)
+    ds.attrs.update(provenance(None, "grid", 0.0))  # marks it as ours (outputs.is_result)
     ds.attrs.update({k: (json.dumps(v) if not isinstance(v, (int, float, str)) else v)
                      for k, v in attrs.items()})
     return save(ds, Path(path))
@@ -806,6 +800,36 @@ def figure_paths(out_dir: str | Path, name: str) -> list[Path]:
     """
     p = Path(out_dir) / f"{name}.png"
     return [p, p.with_suffix(".pdf")]
+
+
+# --------------------------------------------------------------------------- simulation studies
+def seed_bootstrap(study: Mapping[str, Any]) -> tuple[int, int, np.random.Generator, np.ndarray]:
+    """The seeds of a simulation study and the bootstrap resamples of them.
+
+    Parameters
+    ----------
+    study : mapping
+        The study's settings (:func:`settings`): ``seeds``, ``bootstrap`` (resamples,
+        default 400) and ``bootstrap_seed`` (default 0).
+
+    Returns
+    -------
+    seeds : int
+        Seeds per run.
+    resamples : int
+        Bootstrap resamples, the data itself included.
+    rng : numpy.random.Generator
+        The random stream of the resamples (seeded with ``bootstrap_seed``), after drawing
+        ``indices``: further resamples are drawn from it.
+    indices : numpy.ndarray
+        ``(resamples, seeds)`` seed indices (:func:`teacherstudent.analysis.bootstrap_indices`).
+    """
+    from .analysis import bootstrap_indices
+
+    seeds = int(study["seeds"])
+    resamples = int(study.get("bootstrap", 400))
+    rng = np.random.default_rng(int(study.get("bootstrap_seed", 0)))
+    return seeds, resamples, rng, bootstrap_indices(seeds, resamples, rng)
 
 
 # --------------------------------------------------------------------------- text

@@ -47,6 +47,7 @@ __all__ = [
     "integer",
     "unit_interval",
     "device",
+    "describe",
     "validate_table",
     "read_toml",
     "read_source",
@@ -65,6 +66,61 @@ class ConfigError(ValueError):
     """Bad user input: the message names the offending key or value."""
 
 
+def described(type_name: str, constraint: str = "") -> Callable[[Check], Check]:
+    """Attach the reference text of a check: the type and the constraint it enforces.
+
+    The configuration reference (the documentation and ``teacherstudent config --explain``)
+    reads them with :func:`describe`, so the text stays next to the code that enforces it.
+
+    Parameters
+    ----------
+    type_name : str
+        What the value is, e.g. ``"float"``, ``"integer or \"inf\""``.
+    constraint : str
+        What else the check requires, e.g. ``"finite, ≥ 0"`` (empty: nothing more).
+
+    Returns
+    -------
+    callable
+        A decorator that sets ``check.type_name`` and ``check.constraint`` and returns the
+        check unchanged.
+    """
+
+    def mark(check: Check) -> Check:
+        check.type_name = type_name  # type: ignore[attr-defined]
+        check.constraint = constraint  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def describe(check: Check) -> tuple[str, str]:
+    """The type and the constraint a check enforces, as text for the reference.
+
+    Parameters
+    ----------
+    check : callable
+        A check ``check(key, value) -> value``.
+
+    Returns
+    -------
+    (str, str)
+        ``(type, constraint)`` set by :func:`described`; a check without them is described
+        by the first line of its docstring.
+
+    Examples
+    --------
+    >>> describe(int_at_least(2))
+    ('integer', '≥ 2')
+    >>> describe(choice(("log", "linear")))
+    ('string', 'one of "log", "linear"')
+    """
+    if hasattr(check, "type_name"):
+        return check.type_name, getattr(check, "constraint", "")
+    doc = (getattr(check, "__doc__", None) or "").strip().splitlines()
+    return "", doc[0].strip().rstrip(".") if doc else ""
+
+
 # --------------------------------------------------------------------------- checks
 def is_number(v: Any) -> bool:
     """A real number: ``int``, ``float`` or a NumPy integer/floating scalar (not ``bool``)."""
@@ -77,6 +133,7 @@ def is_integer(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
+@described('integer or "inf"', '≥ 1; "inf" is the population limit')
 def sample_size(key: str, v: Any) -> float:
     """A sample size: a positive integer, or ``inf``/``"inf"`` for the population limit."""
     if isinstance(v, str) and v.strip().lower() in ("inf", "infinity"):
@@ -90,6 +147,7 @@ def sample_size(key: str, v: Any) -> float:
     raise ConfigError(f'{key} must be a positive integer or "inf", got {v!r}')
 
 
+@described("float", "finite, ≥ 0")
 def nonneg(key: str, v: Any) -> float:
     """A finite number ``>= 0``."""
     if not is_number(v) or not math.isfinite(v) or v < 0:
@@ -97,6 +155,7 @@ def nonneg(key: str, v: Any) -> float:
     return float(v)
 
 
+@described("float", "finite, > 0")
 def positive(key: str, v: Any) -> float:
     """A finite number ``> 0``."""
     if not is_number(v) or not math.isfinite(v) or v <= 0:
@@ -104,6 +163,7 @@ def positive(key: str, v: Any) -> float:
     return float(v)
 
 
+@described("integer", "≥ 1")
 def pos_int(key: str, v: Any, minimum: int = 1) -> int:
     """An integer ``>= minimum`` (default 1)."""
     if not is_integer(v) or v < minimum:
@@ -117,7 +177,8 @@ def int_at_least(minimum: int) -> Check:
     def check(key: str, v: Any) -> int:
         return pos_int(key, v, minimum)
 
-    return check
+    check.__doc__ = f"An integer ``>= {minimum}``."
+    return described("integer", f"≥ {minimum}")(check)
 
 
 def choice(options: tuple[str, ...]) -> Check:
@@ -128,9 +189,11 @@ def choice(options: tuple[str, ...]) -> Check:
             raise ConfigError(f"{key} must be one of {', '.join(options)}; got {v!r}")
         return v.lower()
 
-    return check
+    check.__doc__ = f"One of {', '.join(options)} (case-insensitive)."
+    return described("string", "one of " + ", ".join(f'"{o}"' for o in options))(check)
 
 
+@described("number or array", "finite, |entries| ≤ " + f"{MAX_MAGNITUDE:.0e}".replace("e+0", "e"))
 def number_or_array(key: str, v: Any) -> Any:
     """A number, or a (nested) list of numbers; kept as plain Python for TOML."""
     if is_number(v):
@@ -158,9 +221,12 @@ def optional(check: Check) -> Check:
     def inner(key: str, v: Any) -> Any:
         return None if v is None else check(key, v)
 
-    return inner
+    type_name, constraint = describe(check)
+    inner.__doc__ = f"{(check.__doc__ or '').strip()} Or not set (leave the key out)."
+    return described(f"{type_name}, optional" if type_name else "optional", constraint)(inner)
 
 
+@described("list of floats", "non-empty, strictly increasing, finite, ≥ 0")
 def alpha_list(key: str, v: Any) -> list[float]:
     """A non-empty, strictly increasing list of finite ``α >= 0``."""
     if not isinstance(v, (list, tuple, np.ndarray)) or len(v) < 1:
@@ -176,6 +242,7 @@ def alpha_list(key: str, v: Any) -> list[float]:
     return arr.tolist()
 
 
+@described("string")
 def string(key: str, v: Any) -> str:
     """A string."""
     if not isinstance(v, str):
@@ -183,6 +250,7 @@ def string(key: str, v: Any) -> str:
     return v
 
 
+@described("integer")
 def integer(key: str, v: Any) -> int:
     """Any integer (e.g. a seed)."""
     if not is_integer(v):
@@ -190,6 +258,7 @@ def integer(key: str, v: Any) -> int:
     return int(v)
 
 
+@described("boolean", "true or false")
 def boolean(key: str, v: Any) -> bool:
     """``true`` or ``false``."""
     if not isinstance(v, (bool, np.bool_)):
@@ -197,6 +266,7 @@ def boolean(key: str, v: Any) -> bool:
     return bool(v)
 
 
+@described("integer", "≥ 0 (a random seed)")
 def seed(key: str, v: Any) -> int:
     """A random seed: an integer ``>= 0``."""
     if not is_integer(v) or v < 0:
@@ -204,6 +274,7 @@ def seed(key: str, v: Any) -> int:
     return int(v)
 
 
+@described("float", "in [0, 1]")
 def unit_interval(key: str, v: Any) -> float:
     """A number in ``[0, 1]``."""
     if not is_number(v) or not (0.0 <= v <= 1.0):
@@ -211,6 +282,7 @@ def unit_interval(key: str, v: Any) -> float:
     return float(v)
 
 
+@described("string", '"auto", "cpu" or "cuda[:i]"')
 def device(key: str, v: Any) -> str:
     """A torch device name: ``auto``, ``cpu`` or ``cuda[:i]``."""
     if not isinstance(v, str) or not (v in ("auto", "cpu") or v.startswith("cuda")):

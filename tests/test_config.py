@@ -75,11 +75,15 @@ def test_bad_input_names_the_key(raw, key):
         load_config(raw)
 
 
-def test_finite_train_size_is_refused_by_the_ode_with_a_reason():
+def test_finite_train_size_is_integrated_and_the_one_gap_is_refused_with_a_reason():
+    """Finite P has a theory (theory/finite_p.md): the ODE runs and records the P; the one
+    combination without a kernel (exact ANIL, inner_steps > 1, finite P) names the key."""
     from teacherstudent import integrate
 
-    with pytest.raises(ConfigError, match="train_size"):
-        integrate({"algorithm": {"train_size": 10}})
+    ds = integrate({"algorithm": {"train_size": 10}, "run": {"alpha_max": 1.0, "n_save": 5}})
+    assert ds.attrs["algorithm.train_size"] == 10 and ds.attrs["status"] == 0
+    with pytest.raises(ConfigError, match="algorithm.train_size.*inner_steps"):
+        integrate({"algorithm": {"name": "anil", "inner_steps": 2, "train_size": 10}})
 
 
 def test_overrides_parse_toml_literals_and_bare_words():

@@ -251,5 +251,6 @@ def test_cli_closes_its_figures(runs, tmp_path):
     before = len(plt.get_fignums())
     nc = save(runs["ode"][0], tmp_path / "o.nc")
     for _ in range(2):
-        assert main(["plot", str(nc), "-o", str(tmp_path / "o.png")]) == 0
+        # the second run replaces the first one's figure: --force (outputs rule)
+        assert main(["plot", str(nc), "-o", str(tmp_path / "o.png"), "--force"]) == 0
     assert len(plt.get_fignums()) == before

@@ -1,7 +1,7 @@
-"""Derive and verify the Gaussian integrals of spec §1.2 for g(z) = erf(z/√2).
+"""Derive and verify the Gaussian integrals of equations.md §7 for g(z) = erf(z/√2).
 
 Run ``python theory/integrals.py``; it prints one line per check and exits with status 1
-if any check fails.  Every closed form of spec §1.2 is *derived* here from one Gaussian
+if any check fails.  Every closed form of equations.md §7 is *derived* here from one Gaussian
 integral, with sympy doing the algebra, and then compared with independent numerical
 quadratures (tensor-product Gauss–Hermite at moderate variances, where it is converged to
 ~1e-11, and a tensor-product trapezoid rule at large variances, where Gauss–Hermite is slow
@@ -23,8 +23,8 @@ because the g'² factors are narrow Gaussians):
    from the moment generating function.
 6. The linear activation ``g(z) = z``: ``I2 = C_ab``, ``I3 = C_bc``, ``I4 = C_cd``, ``J2 = 1``.
 
-The closed forms are written out again below (``*_spec``) exactly as in the spec, so
-the derivations are checked against the text the package implements.
+The closed forms are written out again below (``*_spec``) exactly as the package states
+them, so the derivations are checked against the text the package implements.
 """
 
 from __future__ import annotations

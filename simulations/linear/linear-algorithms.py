@@ -1,39 +1,34 @@
-"""linear-algorithms: dist(B_t, B_*) vs round for every algorithm; ARM's invariant bound.
-
-Declared in ``linear-algorithms.toml`` beside this file; the helpers it shares with the other linear
-studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-algorithms: dist(B_t, B_*) vs round for every algorithm; ARM's invariant bound."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from teacherstudent.analysis import first_below
 from teacherstudent.linear import load_config
 from teacherstudent.linear.population import arm_dist_bound
 from teacherstudent.linear.studies import (
-    figure,
     final,
-    finish,
     log_axes,
     nanmedian,
-    panel_letter,
-    run_variants,
+    run_study,
     settings_label,
     variant_configs,
 )
 from teacherstudent.linear.tasks import TaskLaw, initial_state
 from teacherstudent.plotting.linear import COLORS, YLABELS, plot_metric
-from teacherstudent.studies import read_study
 
 
 def run(out: Path) -> list[Path]:
     """linear-algorithms: dist(B_t, B_*) vs round for every algorithm; ARM's invariant bound."""
-    name = "linear-algorithms"
-    spec = read_study(__file__)
-    runs = run_variants(spec)
+    return run_study(__file__, out, draw, 3)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Fresh tasks: (a) dist(B_t, B_*), (b) the excess risk after adaptation, every algorithm;
+    (c) a fixed pool: ARM and D-SGD against the bound of their invariant subspace."""
     fresh, pool = runs["fresh"], runs["pool"]
-    fig, ax = figure(3)
     plot_metric(ax[0], fresh, "dist")
     log_axes(ax[0], YLABELS["dist"], "fresh tasks, random $B_0$ (median; band: seed range)")
     ax[0].set_ylim(1e-16, 3)
@@ -67,10 +62,8 @@ def run(out: Path) -> list[Path]:
     inset.set_xlim(1, pool["round"].values[-1])
     inset.set_title("ARM, D-SGD (linear scale)", fontsize=7)
     inset.tick_params(labelsize=6)
-    for a, letter in zip(ax, "abc", strict=True):
-        panel_letter(a, letter)
     t = fresh["round"].values
-    summary = {
+    return {
         "fresh": {
             alg: {
                 "final_dist_median": nanmedian(final(fresh, alg)),
@@ -89,4 +82,3 @@ def run(out: Path) -> list[Path]:
             "final_dist_anil": final(pool, "anil"),
         },
     }
-    return finish(fig, out, name, summary)

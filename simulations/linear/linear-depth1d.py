@@ -1,8 +1,4 @@
-"""linear-depth1d: shallow vs deep 1-D chains, post-adaptation loss under MAML (seed 002).
-
-Declared in ``linear-depth1d.toml`` beside this file; the helpers it shares with the other linear
-studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-depth1d: shallow vs deep 1-D chains, loss after a MAML step (Arnold et al. 2021)."""
 
 from __future__ import annotations
 
@@ -12,20 +8,23 @@ from typing import Any
 import numpy as np
 
 from teacherstudent.linear import depth1d as D
-from teacherstudent.linear.studies import figure, finish, panel_letter
+from teacherstudent.linear.studies import run_study
 from teacherstudent.plotting import plt
-from teacherstudent.studies import quick_overrides, read_study
+from teacherstudent.studies import settings
 
 
 def run(out: Path) -> list[Path]:
-    """linear-depth1d: shallow vs deep 1-D chains, post-adaptation loss under MAML (seed 002)."""
-    name = "linear-depth1d"
-    spec = read_study(__file__)
-    p = {**spec["depth1d"], **quick_overrides(spec)}
+    """linear-depth1d: shallow vs deep 1-D chains, loss after a MAML step (Arnold et al. 2021)."""
+    return run_study(__file__, out, draw, 2, width=4.9)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """(a) the post-adaptation loss and (b) the effective inner rate while meta-training
+    chains of ``[depth1d] depths`` layers (no variants: ``runs`` is empty)."""
+    p = settings(spec, spec["depth1d"])
     rng = np.random.default_rng(p["seed"])
     inits = {L: p["init_mean"] + p["init_std"] * rng.standard_normal(L) for L in p["depths"]}
     floor = D.shallow_floor(p["alpha"], p["slope_std"], p["noise"])
-    fig, ax = figure(2, width=4.9)
     cmap = plt.get_cmap("viridis")
     summary: dict[str, Any] = {"settings": p, "shallow_floor": floor, "panel_a": {}, "panel_b": {}}
     weights_of: dict[int, np.ndarray] = {}
@@ -61,6 +60,4 @@ def run(out: Path) -> list[Path]:
     ax[1].set_title("upper layers meta-learn the step size of the product")
     ax[1].grid(alpha=0.3, lw=0.4)
     ax[1].legend(frameon=False, loc="center right")
-    for a, letter in zip(ax, "ab", strict=True):
-        panel_letter(a, letter)
-    return finish(fig, out, name, summary)
+    return summary

@@ -1,8 +1,4 @@
-"""linear-fedavg-tau: FedAvg with τ ∈ {1, 2, 5} local steps (τ = 1 is D-SGD).
-
-Declared in ``linear-fedavg-tau.toml`` beside this file; the helpers it shares with the other linear
-studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-fedavg-tau: FedAvg with τ ∈ {1, 2, 5} local steps (τ = 1 is D-SGD)."""
 
 from __future__ import annotations
 
@@ -10,26 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from teacherstudent.analysis import first_below
-from teacherstudent.linear.studies import (
-    figure,
-    final,
-    finish,
-    log_axes,
-    panel_letter,
-    run_variants,
-    settings_label,
-)
+from teacherstudent.linear.studies import final, log_axes, run_study, settings_label
 from teacherstudent.plotting.linear import COLORS, YLABELS, plot_metric
-from teacherstudent.studies import read_study
 
 
 def run(out: Path) -> list[Path]:
     """linear-fedavg-tau: FedAvg with τ ∈ {1, 2, 5} local steps (τ = 1 is D-SGD)."""
-    name = "linear-fedavg-tau"
-    spec = read_study(__file__)
-    runs = run_variants(spec)
+    return run_study(__file__, out, draw, 2, width=4.9)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """(a) fresh tasks, (b) a fixed pool: dist(B_t, B_*) of FedAvg for each τ."""
     colours = {1: COLORS["dsgd"], 2: "#2ca02c", 5: "#1f77b4"}
-    fig, ax = figure(2, width=4.9)
     summary: dict[str, Any] = {}
     for lab, ds in runs.items():
         tau = int(ds.attrs["linear.tau"])
@@ -42,8 +30,7 @@ def run(out: Path) -> list[Path]:
                                            for r in ds.dist.sel(algorithm="fedavg").values]}
     log_axes(ax[0], YLABELS["dist"], "fresh tasks; " + settings_label(ds, beta=False))
     log_axes(ax[1], YLABELS["dist"], f"fixed pool of {ds.attrs['linear.n_tasks']} tasks")
-    for a, letter in zip(ax, "ab", strict=True):
+    for a in ax:
         a.set_ylim(1e-16, 3)
         a.legend(frameon=False, loc="lower left")
-        panel_letter(a, letter)
-    return finish(fig, out, name, summary)
+    return summary

@@ -1,38 +1,28 @@
-"""linear-fomaml-head-mean: FO-MAML with a non-zero head mean θ̄ (near initialisation).
-
-Declared in ``linear-fomaml-head-mean.toml`` beside this file; the helpers it shares with the
-other linear studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-fomaml-head-mean: FO-MAML with a non-zero head mean θ̄ (near initialisation)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from teacherstudent.linear.studies import (
-    figure,
-    final,
-    finish,
-    log_axes,
-    panel_letter,
-    run_variants,
-    settings_label,
-)
+from teacherstudent.linear.studies import final, log_axes, run_study, settings_label
 from teacherstudent.plotting import plt
 from teacherstudent.plotting.linear import YLABELS, plot_metric
-from teacherstudent.studies import read_study
 
 
 def run(out: Path) -> list[Path]:
     """linear-fomaml-head-mean: FO-MAML with a non-zero head mean θ̄ (near initialisation)."""
-    name = "linear-fomaml-head-mean"
-    spec = read_study(__file__)
-    runs = run_variants(spec)
+    return run_study(__file__, out, draw, 3)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """FO-MAML's (a) dist(B_t, B_*) and (b) head norm for each θ̄; (c) every algorithm at the
+    last θ̄."""
     vs = [float(ds.attrs["linear.head_mean"]) for ds in runs.values()]
     cmap = plt.get_cmap("plasma")
     colour = {v: cmap(0.85 * i / max(1, len(vs) - 1)) for i, v in enumerate(vs)}
-    fig, ax = figure(3)
     k = next(iter(runs.values())).attrs["linear.k"]
     for ds in runs.values():
         v = float(ds.attrs["linear.head_mean"])
@@ -50,9 +40,7 @@ def run(out: Path) -> list[Path]:
     log_axes(ax[2], YLABELS["dist"], rf"all algorithms at $\|\bar\theta\|={v * np.sqrt(k):.2g}$")
     ax[2].set_ylim(1e-16, 3)
     ax[2].legend(frameon=False, loc="lower left")
-    for a, letter in zip(ax, "abc", strict=True):
-        panel_letter(a, letter)
-    summary = {
+    return {
         f"head_mean={float(ds.attrs['linear.head_mean'])}": {
             alg: {"final_dist": final(ds, alg),
                   "diverged_round": ds.diverged_round.sel(algorithm=alg).values.tolist(),
@@ -61,4 +49,3 @@ def run(out: Path) -> list[Path]:
         }
         for ds in runs.values()
     }
-    return finish(fig, out, name, summary)

@@ -1,34 +1,24 @@
-"""linear-maml-init: MAML / FO-MAML from a random versus a near-B_* initialisation.
-
-Declared in ``linear-maml-init.toml`` beside this file; the helpers it shares with the other linear
-studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-maml-init: MAML / FO-MAML from a random versus a near-B_* initialisation."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from teacherstudent.linear.studies import (
-    figure,
-    final,
-    finish,
-    log_axes,
-    panel_letter,
-    run_variants,
-    settings_label,
-)
+from teacherstudent.linear.studies import final, log_axes, run_study, settings_label
 from teacherstudent.plotting.linear import YLABELS, plot_metric
-from teacherstudent.studies import read_study
 
 
 def run(out: Path) -> list[Path]:
     """linear-maml-init: MAML / FO-MAML from a random versus a near-B_* initialisation."""
-    name = "linear-maml-init"
-    spec = read_study(__file__)
-    runs = run_variants(spec)
-    fig, ax = figure(3)
+    return run_study(__file__, out, draw, 3)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """(a) random, (b) near initialisation: dist(B_t, B_*) of every algorithm; (c) what MAML
+    converges to from the random initialisation."""
     for a, ds in zip(ax[:2], runs.values(), strict=True):
         plot_metric(a, ds, "dist", seeds="band")
         init = ("random $B_0$" if ds.attrs["linear.init"] == "random"
@@ -62,8 +52,6 @@ def run(out: Path) -> list[Path]:
              r"final dist $>0.5$")
     ax[2].set_ylim(1e-6, 1e2)
     ax[2].legend(frameon=False, loc="lower left", fontsize=7)
-    for a, letter in zip(ax, "abc", strict=True):
-        panel_letter(a, letter)
     summary = {
         lab: {
             alg: {"final_dist": final(ds, alg),
@@ -81,4 +69,4 @@ def run(out: Path) -> list[Path]:
         }
         for s in failed
     }
-    return finish(fig, out, name, summary)
+    return summary

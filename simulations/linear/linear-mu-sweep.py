@@ -1,8 +1,4 @@
-"""linear-mu-sweep: task diversity μ sets ANIL's rate 1 − c·αβμ_*², c = 1.
-
-Declared in ``linear-mu-sweep.toml`` beside this file; the helpers it shares with the other linear
-studies are in :mod:`teacherstudent.linear.studies`.
-"""
+"""linear-mu-sweep: task diversity μ sets ANIL's rate 1 − c·αβμ_*², c = 1."""
 
 from __future__ import annotations
 
@@ -12,31 +8,25 @@ from typing import Any
 import numpy as np
 
 from teacherstudent.analysis import tail_rate
-from teacherstudent.linear.studies import (
-    figure,
-    finish,
-    log_axes,
-    panel_letter,
-    run_variants,
-    settings_label,
-)
+from teacherstudent.linear.studies import log_axes, run_study, settings_label
 from teacherstudent.plotting import plt
 from teacherstudent.plotting.linear import YLABELS, plot_metric
-from teacherstudent.studies import read_study
 
 
 def run(out: Path) -> list[Path]:
     """linear-mu-sweep: task diversity μ sets ANIL's rate 1 − c·αβμ_*², c = 1."""
-    name = "linear-mu-sweep"
-    spec = read_study(__file__)
+    return run_study(__file__, out, draw, 2, width=4.9)
+
+
+def draw(ax, runs: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """(a) dist(B_t, B_*) of ANIL and FO-ANIL for each μ; (b) their measured rates against
+    αβμ_*² (fresh tasks and fixed pools), fitted in ``[study] fit_window``."""
     lo, hi = spec["study"].get("fit_window", [1e-9, 1e-3])
-    runs = run_variants(spec)
     fresh = {k: v for k, v in runs.items() if not k.startswith("pool")}
     pooled = {k: v for k, v in runs.items() if k.startswith("pool")}
     mus = sorted({float(ds.attrs["linear.mu"]) for ds in fresh.values()}, reverse=True)
     cmap = plt.get_cmap("viridis")
     colour = {mu: cmap(0.9 * i / max(1, len(mus) - 1)) for i, mu in enumerate(mus)}
-    fig, ax = figure(2, width=4.9)
     summary: dict[str, Any] = {"fit_window": [lo, hi], "fresh": {}, "pool": {}}
     xs, ys = {"anil": [], "fo-anil": [], "pool": []}, {"anil": [], "fo-anil": [], "pool": []}
     for ds in fresh.values():
@@ -85,10 +75,8 @@ def run(out: Path) -> list[Path]:
     ax[1].set_ylabel(r"measured rate $1-\rho$, $\mathrm{dist}_t\propto\rho^t$")
     ax[1].grid(alpha=0.3, which="major", lw=0.4)
     ax[1].legend(frameon=False, loc="upper left")
-    for a, letter in zip(ax, "ab", strict=True):
-        panel_letter(a, letter)
     cs = [y / x for k in xs for x, y in zip(xs[k], ys[k], strict=True) if np.isfinite(y)]
     summary["c_all"] = {"mean": float(np.mean(cs)) if cs else None,
                         "min": float(np.min(cs)) if cs else None,
                         "max": float(np.max(cs)) if cs else None}
-    return finish(fig, out, name, summary)
+    return summary

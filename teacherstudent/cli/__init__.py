@@ -3,7 +3,8 @@
 Each sub-command lives in its own module exposing ``HELP`` (one line), ``add_arguments(parser)``
 and ``main(args) -> int``; this file only dispatches. Bad input anywhere raises
 :class:`~teacherstudent.config.ConfigError`, which becomes one message on stderr and exit
-status 2 — never a traceback.
+status 2 — never a traceback. A run that diverged exits with 1, an interrupted one (Ctrl-C)
+with 130 after saying what it kept; the output rule is :mod:`teacherstudent.cli.common`'s.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ COMMANDS = {
     "plot": ("teacherstudent.cli.plot", "figures from a result file"),
     "linear": ("teacherstudent.cli.linear", "linear representation learning dynamics"),
     "reproduce": ("teacherstudent.cli.reproduce", "run the gallery studies of ./simulations"),
+    "config": ("teacherstudent.cli.config", "print the defaults, write a template, explain a key"),
 }
 
 
@@ -47,6 +49,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="teacherstudent",
         description="Statistical physics of meta-learning: order-parameter ODEs, simulations "
         "and linear representation learning.",
+        epilog="Configuration keys: `teacherstudent config` prints every table with its "
+        "defaults, `teacherstudent config --explain TABLE.KEY` explains a key, "
+        "`teacherstudent config --template FILE` writes a commented configuration file. "
+        "`teacherstudent COMMAND --help` describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"teacherstudent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -77,13 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_unavailable", None):
         print(f"teacherstudent {args.command}: unavailable ({args._unavailable})", file=sys.stderr)
         return 2
+    # the command's own arguments, for the continuation command an interrupted run prints
+    args.argv = argv[argv.index(args.command) + 1:] if args.command in argv else []
     try:
         return int(args._main(args) or 0)
     except ConfigError as exc:
         print(f"teacherstudent {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"teacherstudent {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # a command that keeps partial results says so itself
+        print(f"teacherstudent {args.command}: interrupted before any result was written",
+              file=sys.stderr)
         return 130
 
 

@@ -3,7 +3,10 @@
 Runs the algorithms of a ``[linear]`` table (defaults if no file), writes the
 :class:`xarray.Dataset` as netCDF (h5netcdf), a PNG of ``dist`` and the post-adaptation error
 versus the round, and prints the final distance of every algorithm.  Bad input raises
-:class:`~teacherstudent.config.ConfigError` (exit status 2 in the main CLI).
+:class:`~teacherstudent.config.ConfigError` (exit status 2 in the main CLI); the outputs are
+checked before any work (:mod:`teacherstudent.outputs`), sizes that cannot fit are refused
+with an estimate (``linear.check_size``). A run in which seeds diverged is kept and named
+(algorithm, seed, round) with exit status 1.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError, parse_overrides
+from .common import add_force, report
 
 HELP = "linear representation learning dynamics (ARM, ANIL, MAML, FedAvg, …)"
 
@@ -33,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PNG of dist vs round (default: OUTPUT with suffix .png)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary table")
+    add_force(parser)
 
 
 def _summary(ds) -> str:
@@ -60,25 +65,37 @@ def _summary(ds) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from ..linear import load_config, run
+    from ..outputs import check_output
+    from .common import write_dataset, write_figure
 
     cfg = load_config(args.config, overrides=parse_overrides(args.set))
     out = Path(args.output)
     if out.suffix != ".nc":
         raise ConfigError(f"--output must end in .nc, got '{out}'")
+    png = None if args.no_plot else (Path(args.plot) if args.plot else out.with_suffix(".png"))
+    if png is not None and png.absolute() == out.absolute():
+        raise ConfigError(f"--plot '{png}' is also the dataset (-o); give two files")
+    for what, path in (("-o", out), ("--plot", png)):
+        if path is not None:
+            check_output(path, what=what, inputs=[args.config], force=args.force)
     ds = run(cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(out, engine="h5netcdf")
-    written = [out]
-    if not args.no_plot:
-        from ..plotting import plt
-        from ..plotting.linear import plot_linear
+    written = [write_dataset(ds, out)]
+    try:
+        if png is not None:
+            from ..plotting import plt
+            from ..plotting.linear import plot_linear
 
-        png = Path(args.plot) if args.plot else out.with_suffix(".png")
-        plt.close(plot_linear(ds, png))
-        written.append(png)
+            written.append(write_figure(lambda p: plt.close(plot_linear(ds, p)), png))
+    except KeyboardInterrupt:
+        report("linear", f"interrupted after the run; its dataset is in {written[0]}")
+        return 130
     if not args.quiet:
         print(_summary(ds))
         print("wrote " + ", ".join(str(p) for p in written))
+    if ds.attrs.get("status", 0) != 0:
+        report("linear", f"{ds.attrs['message']}; the result (NaN after a seed diverged) is "
+               f"kept in {written[0]}")
+        return 1
     return 0
 
 

@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("name", nargs="?", default=None, help="study name, or 'all'")
     parser.add_argument("--list", action="store_true", help="list the studies and exit")
-    parser.add_argument("--out", default="figures", help="output folder (default figures/)")
+    parser.add_argument("--out", default="figures",
+                        help="output folder (default figures/); the files its studies write "
+                        "there are regenerated (replaced). A file, a path below a file or an "
+                        "unwritable folder is refused before any work")
     parser.add_argument("--quick", action="store_true",
                         help="reduced grids (TEACHERSTUDENT_QUICK=1), for tests")
     parser.add_argument("--studies", default=None, metavar="DIR",
@@ -52,12 +55,19 @@ def main(args: argparse.Namespace) -> int:
         A missing studies folder or an unknown study name (status 2 in the CLI).
     """
     from .. import studies
+    from ..config import ConfigError
+    from ..outputs import check_folder
 
     registry = studies.discover(args.studies)
     if args.list or args.name is None:
         print("\n".join(studies.listing(registry)))
         return 0 if args.list else 2
     names = studies.select(registry, args.name)
+    out = check_folder(args.out, what="--out")
+    source = studies.simulations_dir(args.studies).resolve()
+    if out.resolve() == source or source in out.resolve().parents:
+        raise ConfigError(f"--out '{out}' is (inside) the studies folder {source}, this "
+                          "command's own input; choose another folder")
     failed = studies.run_studies(registry, names, args.out, quick=args.quick,
                                  log=lambda line: print(line, flush=True))
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-r"""Linear representation learning (Collins et al. 2022; spec §2) and 1-D "MAML needs depth".
+r"""Linear representation learning (Collins et al. 2022) and 1-D "MAML needs depth".
 
 Tasks ``y = ⟨B_*θ, x⟩ + z`` (``x ~ N(0, I_d)``, ``z ~ N(0, σ²)``, ``B_*`` orthonormal
 ``d×k``, heads ``θ ~ N(θ̄, diag(1,…,1,μ²))``); model ``ŷ = wᵀBᵀx``, ``B ∈ ℝ^{d×k'}``.

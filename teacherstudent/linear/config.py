@@ -1,21 +1,16 @@
 """The ``[linear]`` configuration table: defaults, validation, overrides.
 
-Keys fixed by the spec (§3): ``d k k_model n_tasks m_in m_out mu head_mean noise alpha beta
-inner_steps tau rounds algorithms seeds init task_pool``.  Extensions (all with defaults):
+Every key is listed with its type, default and meaning in the configuration reference of
+the documentation and by ``teacherstudent config --linear`` / ``--explain linear.KEY``; both
+are generated from :data:`DEFAULTS`, :data:`CHECKS` and :data:`DOCS` below, the one place
+where a key is defined, checked and explained. :func:`load_config` adds the checks that
+involve several keys (``k ≤ k_model ≤ d``, ``task_pool``, the ``"near"`` initialisation).
 
-- ``init_dist``: principal-angle distance of the ``"near"`` initialisation (exact);
-- ``init_scale``: ``B_0`` is scaled so that ``α B_0ᵀB_0 ≈ init_scale² I``;
-- ``head_init``: ``w_0 = head_init · N(0, I_k')`` (default ``0``: ``w_0 = 0``);
-- ``imaml_lambda``: regularisation ``λ`` of the iMAML inner problem (``"auto"`` = ``1/α``);
-- ``record_every``: record the metrics every that many rounds (the last round always);
-- ``test_tasks``: number of fixed test heads per seed for ``post_error_full`` (0: not computed).
-
-Conventions: ``m_in``/``m_out`` = ``"inf"`` is the population loss; ``k_model`` defaults to
-``k``; ``seeds`` is a count (ids ``0..seeds-1``) or an explicit list of non-negative ids;
-``head_mean`` a number means ``θ̄ = value · (1,…,1)``, a list is ``θ̄`` itself;
-``task_pool = 0`` draws fresh heads every round, ``task_pool = P ≥ n_tasks`` draws ``P`` heads
-once per seed and uses ``n_tasks`` of them (without replacement) each round — finite-sample
-data are always fresh.
+Example
+-------
+>>> from teacherstudent.linear.config import load_config
+>>> load_config(None, {"mu": 0.5})["linear"]["mu"]
+0.5
 """
 
 from __future__ import annotations
@@ -28,7 +23,9 @@ from typing import Any
 from ..validation import (
     ConfigError,
     apply_overrides,
+    boolean,
     choice,
+    described,
     int_at_least,
     nonneg,
     number_or_array,
@@ -39,7 +36,8 @@ from ..validation import (
     validate_table,
 )
 
-__all__ = ["ALGORITHMS", "DEFAULTS", "CHECKS", "load_config", "seed_ids", "head_mean_vector"]
+__all__ = ["ALGORITHMS", "DEFAULTS", "CHECKS", "DOCS", "load_config", "seed_ids",
+           "head_mean_vector"]
 
 #: Meta-learning algorithms (inner loop ``inner_steps``) and federated ones (``tau`` local steps).
 ALGORITHMS = (
@@ -81,10 +79,13 @@ DEFAULTS: dict[str, Any] = {
     "imaml_lambda": "auto",
     "record_every": 1,
     "test_tasks": 32,
+    "check_size": True,  # refuse runs estimated not to fit in memory or to take > 6 h
 }
 
 
+@described("list of strings", "non-empty, distinct, each one of " + ", ".join(ALGORITHMS))
 def _algorithms(key: str, v: Any) -> list[str]:
+    """A non-empty list of distinct algorithm names (a single name is a list of one)."""
     if isinstance(v, str):
         v = [v]
     if not isinstance(v, (list, tuple)) or not v:
@@ -99,7 +100,9 @@ def _algorithms(key: str, v: Any) -> list[str]:
     return out
 
 
+@described("integer or list of integers", "a count ≥ 1, or distinct seed ids ≥ 0")
 def _seeds(key: str, v: Any) -> int | list[int]:
+    """A count ``>= 1`` or a non-empty list of distinct seed ids ``>= 0``."""
     if isinstance(v, (list, tuple)):
         if not v or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v):
             raise ConfigError(f"{key} must be a count >= 1 or a non-empty list of seed ids >= 0")
@@ -109,17 +112,23 @@ def _seeds(key: str, v: Any) -> int | list[int]:
     return pos_int(key, v)
 
 
+@described("integer, optional", "≥ 1")
 def _optional_size(key: str, v: Any) -> int | None:
+    """An integer ``>= 1``, or not set."""
     return None if v is None else pos_int(key, v)
 
 
+@described("float", "in [0, 1]")
 def _unit_interval(key: str, v: Any) -> float:
+    """A number in ``[0, 1]``."""
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
         raise ConfigError(f"{key} must be a number in [0, 1], got {v!r}")
     return float(v)
 
 
+@described('float or "auto"', '> 0, or "auto" (1/alpha)')
 def _lambda(key: str, v: Any) -> str | float:
+    """A positive number or ``"auto"``."""
     if isinstance(v, str) and v.lower() == "auto":
         return "auto"
     return positive(key, v)
@@ -150,6 +159,45 @@ CHECKS = {
     "imaml_lambda": _lambda,
     "record_every": pos_int,
     "test_tasks": int_at_least(0),
+    "check_size": boolean,
+}
+
+
+#: What every key of ``[linear]`` means (the configuration reference and ``teacherstudent
+#: config --explain`` read it, with :data:`DEFAULTS` and the checks of :data:`CHECKS`).
+DOCS: dict[str, str] = {
+    "d": "Input dimension d: x ~ N(0, I_d).",
+    "k": "Rank k of the ground-truth representation B_* (d×k, orthonormal columns).",
+    "k_model": "Columns k' of the learnt representation B (d×k', k ≤ k' ≤ d). Not set: k.",
+    "n_tasks": "n, the tasks of one round.",
+    "m_in": 'Samples per task the inner loop adapts on ("inf": the population loss); '
+    "algorithms without a split (arm, dsgd, fedavg, reptile, fedrep) use m_in + m_out.",
+    "m_out": 'Fresh samples per task of the outer loss ("inf": the population loss).',
+    "mu": "Task diversity μ: heads θ ~ N(θ̄, diag(1, …, 1, μ²)); the smallest eigenvalue "
+    "of the heads' second moment sets the rate of ANIL.",
+    "head_mean": "Mean θ̄ of the heads: a number v means v·(1, …, 1); a list of length k is "
+    "θ̄ itself.",
+    "noise": "Label noise σ: y = ⟨B_*θ, x⟩ + z with z ~ N(0, σ²).",
+    "alpha": "α, the inner (adaptation) or local step size. Not the time α = tasks/N of "
+    "the nonlinear model.",
+    "beta": "β, the outer (meta or server) step size.",
+    "inner_steps": "Inner steps of anil, fo-anil, maml and fo-maml.",
+    "tau": "τ, the local steps of fedavg and reptile and the head steps of fedrep.",
+    "rounds": "Rounds (outer updates) of each run.",
+    "algorithms": "The algorithms to run: the dataset's algorithm dimension.",
+    "seeds": "A count (seed ids 0 … seeds − 1) or a list of distinct seed ids.",
+    "init": '"random": a random B_0; "near": B_0 at principal-angle distance init_dist '
+    "from B_*.",
+    "task_pool": "0: fresh heads every round; P ≥ n_tasks: P heads drawn once per seed, "
+    "n_tasks of them (without replacement) in each round. Samples are always fresh.",
+    "init_dist": 'Principal-angle distance of the "near" initialisation (exact).',
+    "init_scale": "B_0 is scaled so that α B_0ᵀB_0 ≈ init_scale² I.",
+    "head_init": "w_0 = head_init · N(0, I_k') (0: w_0 = 0).",
+    "imaml_lambda": 'Regularisation λ of the iMAML inner problem ("auto": 1/α).',
+    "record_every": "Record the metrics every that many rounds (the last round always).",
+    "test_tasks": "Fixed test heads per seed for post_error_full (0: not computed).",
+    "check_size": "Refuse, before any work, a run estimated not to fit in memory or to take "
+    "more than 6 h (false: run it anyway).",
 }
 
 
@@ -157,11 +205,29 @@ def load_config(
     path_or_dict: str | Path | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Read a ``[linear]`` config (TOML path, dict ``{"linear": {...}}`` or None), validate it.
+    """Read a ``[linear]`` configuration, apply overrides, fill the defaults and validate it.
 
-    ``overrides`` maps ``"linear.key"`` (or a bare ``"key"``) to a value.  Returns
-    ``{"linear": {...}}`` with every key present; idempotent on its own output.  Any problem
-    raises :class:`~teacherstudent.config.ConfigError` naming the key.
+    Parameters
+    ----------
+    path_or_dict : str, Path, mapping or None
+        A TOML path, a dict ``{"linear": {...}}`` or ``None`` for the defaults.
+    overrides : mapping, optional
+        ``"linear.key"`` (or a bare ``"key"``) to a value.
+
+    Returns
+    -------
+    dict
+        ``{"linear": {...}}`` with every key present; idempotent on its own output.
+
+    Raises
+    ------
+    ConfigError
+        Any problem, with a message naming the key.
+
+    Examples
+    --------
+    >>> load_config(None, {"k": 2, "k_model": None})["linear"]["k_model"]
+    2
     """
     raw = read_source(path_or_dict)
     if overrides:

@@ -1,4 +1,4 @@
-r"""1-D "MAML needs depth" (seed 002): a shallow model vs a chain of ``L`` scalar layers.
+r"""1-D "MAML needs depth" (Arnold et al. 2021): a shallow model vs a chain of ``L`` scalar layers.
 
 Tasks: ``y = a x + σ ξ``, ``x, ξ ~ N(0, 1)``, task slope ``a ~ N(m, s²)``.  A chain of ``L``
 scalar layers ``f(x) = W x``, ``W = ∏_l w_l`` (``L = 1``: the shallow model) has task loss

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .. import resources
 from ..dataset import provenance
 from .algorithms import UPDATES, Rates
 from .config import load_config, seed_ids
@@ -24,7 +25,8 @@ from .metrics import cover_distance, gram_spectrum, orthonormal_basis, principal
 from .population import full_adaptation_error, post_adaptation_error
 from .tasks import InitialState, TaskLaw, TaskStream, initial_state
 
-__all__ = ["run", "rates_of", "recorded_rounds", "simulate_algorithm", "VARIABLES"]
+__all__ = ["run", "rates_of", "recorded_rounds", "simulate_algorithm", "VARIABLES",
+           "estimate", "check_size", "divergence_message"]
 
 DIVERGENCE = 1e8
 
@@ -127,6 +129,61 @@ def simulate_algorithm(
     return out, diverged
 
 
+# rough costs (s): a multiply-add, the per-round overhead of one algorithm (numpy calls)
+_FLOP_S = 1e-9
+_ROUND_S = 2e-5
+
+
+def estimate(p: Mapping[str, Any]) -> resources.Estimate:
+    """Memory and time a run of the ``[linear]`` table ``p`` needs.
+
+    Memory: the per-seed ground truth and initial state (``S d (k + k')``, a few copies), the
+    samples of one round (finite ``m_in``/``m_out``: ``S n (m_in + m_out) d``) and the
+    records. Time: ``rounds`` rounds of every algorithm, each about ``S n m d k'`` (finite
+    samples) or ``S n (k + k')²`` (population, in the reduced basis) multiply-adds plus a
+    fixed overhead (optimistic).
+    """
+    S = len(seed_ids(p))
+    d, k, kp, n = p["d"], p["k"], p["k_model"], p["n_tasks"]
+    m = sum(v for v in (p["m_in"], p["m_out"]) if math.isfinite(v))
+    state = 8.0 * 6 * S * d * (k + kp)
+    samples = 8.0 * 2 * S * n * (m * (d + 1) + 4 * d * kp) if m else 0.0
+    n_rec = p["rounds"] // p["record_every"] + 2  # recorded_rounds(p), without building it
+    records = 8.0 * S * len(p["algorithms"]) * n_rec * (len(VARIABLES) + 1)
+    # the heads of TaskStream.BLOCK rounds, and the targets B_*θ of a round
+    heads = 8.0 * S * n * (2 * 256 * k + 2 * d)
+    parts = {"the representations B_*, B_0 (seeds·d·(k + k'))": state,
+             "the samples of a round (seeds·n_tasks·(m_in + m_out)·d)": samples,
+             "the task heads and targets (seeds·n_tasks·(256 k + d))": heads,
+             "the records (seeds·rounds)": records}
+    flops = S * n * (m * d * (kp + 1) + d * kp) if m else S * n * (k + kp) ** 2 * 4
+    seconds = p["rounds"] * len(p["algorithms"]) * (_ROUND_S + flops * _FLOP_S)
+    return resources.Estimate(memory=state + samples + heads + records, seconds=seconds,
+                              what=max(parts, key=parts.get), steps=p["rounds"])
+
+
+def check_size(p: Mapping[str, Any]) -> resources.Estimate:
+    """Refuse (:class:`~teacherstudent.config.ConfigError`) a run that cannot fit or would
+    take too long, unless ``linear.check_size = false``."""
+    return resources.check(estimate(p), "linear.d, linear.n_tasks, linear.seeds or "
+                           "linear.rounds (/ linear.record_every)",
+                           "linear.check_size", p["check_size"],
+                           time_keys="linear.rounds, linear.d, linear.n_tasks or linear.seeds")
+
+
+def divergence_message(ds: xr.Dataset) -> str:
+    """``"ok"``, or which seeds of which algorithm diverged at which round."""
+    parts = []
+    for alg in ds["algorithm"].values:
+        div = ds["diverged_round"].sel(algorithm=alg).values
+        bad = np.flatnonzero(div >= 0)
+        if bad.size:
+            seeds = ds["seed"].values
+            which = ", ".join(f"seed {seeds[i]} at round {div[i]}" for i in bad)
+            parts.append(f"{alg}: {'every seed, ' if bad.size == div.size else ''}{which}")
+    return "diverged: " + "; ".join(parts) if parts else "ok"
+
+
 def _task_diversity(p: Mapping[str, Any], law: TaskLaw) -> np.ndarray:
     """``μ_*² = λ_min`` of the head second moment (of the pool, or of the law)."""
     state = initial_state(p, law)
@@ -138,18 +195,39 @@ def _task_diversity(p: Mapping[str, Any], law: TaskLaw) -> np.ndarray:
 
 
 def run(config: str | Path | Mapping[str, Any] | None = None) -> xr.Dataset:
-    """Run every algorithm of a ``[linear]`` config; returns an :class:`xarray.Dataset`.
+    """Run every algorithm of a ``[linear]`` configuration on the same tasks.
 
-    Variables: ``dist, dist2, dist_cover, cond, delta, gram_min, gram_max, head_norm,
-    post_error, post_error_full`` ``(algorithm, seed, round)`` (see :data:`VARIABLES`),
-    ``diverged_round (algorithm, seed)`` (−1: never),
-    ``wall_time (algorithm)``, ``mu_star2 (seed)`` (task diversity ``λ_min E θθᵀ``, of the pool
-    when ``task_pool > 0``).  Attributes: every setting as ``"linear.key"``, ``version``,
-    ``wall_time_s``, ``seeds`` and the rest of :func:`teacherstudent.dataset.provenance`.
+    Parameters
+    ----------
+    config : str, Path, dict or None
+        A TOML file with a ``[linear]`` table, a dict ``{"linear": {...}}``, a result of
+        :func:`~teacherstudent.linear.load_config`, or ``None`` for the defaults
+        (``teacherstudent config --linear`` prints them).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``dist, dist2, dist_cover, cond, delta, gram_min, gram_max, head_norm,
+        post_error, post_error_full`` over ``(algorithm, seed, round)`` (see
+        :data:`VARIABLES`), ``diverged_round (algorithm, seed)`` (−1: never),
+        ``wall_time (algorithm)``, ``mu_star2 (seed)`` (task diversity ``λ_min E θθᵀ``, of the
+        pool when ``task_pool > 0``). Attributes: every setting as ``"linear.key"``,
+        ``version``, ``wall_time_s``, ``seeds`` and the rest of
+        :func:`teacherstudent.dataset.provenance`.
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> cfg = ts.linear.load_config(None, {"rounds": 50, "seeds": 2,
+    ...                                    "algorithms": ["anil", "arm"]})
+    >>> ds = ts.linear.run(cfg)
+    >>> ds.dist.dims
+    ('algorithm', 'seed', 'round')
     """
     start = time.perf_counter()
     cfg = load_config(config)
     p = cfg["linear"]
+    check_size(p)
     law = TaskLaw.from_config(p)
     seeds = seed_ids(p)
     rounds = recorded_rounds(p)
@@ -176,6 +254,8 @@ def run(config: str | Path | Mapping[str, Any] | None = None) -> xr.Dataset:
     ds.attrs.update(provenance(cfg, "linear", time.perf_counter() - start))
     ds.attrs["linear.imaml_lambda_value"] = rates_of(p).imaml_lambda
     ds.attrs["seeds"] = str(seeds)
-    ds.attrs["model"] = "linear representation learning (spec §2)"
+    ds.attrs["message"] = divergence_message(ds)
+    ds.attrs["status"] = 0 if ds.attrs["message"] == "ok" else -1
+    ds.attrs["model"] = "linear representation learning (Collins et al. 2022)"
     return ds
 

@@ -5,9 +5,10 @@ The studies themselves live in ``simulations/linear/``: ``NAME.toml`` declares a
 variant in quick mode), a base ``[linear]`` configuration and ``[variants.<label>]`` tables of
 overrides, one :func:`teacherstudent.linear.run` per variant (or, for the 1-D study, a
 ``[depth1d]`` table) — and ``NAME.py`` is its code (see :mod:`teacherstudent.studies` for the
-contract). This module holds what they have in common: the variants' configurations and runs
-(:func:`variant_configs`, :func:`run_variants`), the figure layout of the linear gallery
-(:func:`figure`, :func:`log_axes`, :func:`panel_letter`, :func:`settings_label`) and
+contract). This module holds what they have in common: :func:`run_study`, the steps of every
+linear study around its own figure (its ``NAME.py`` is a ``draw`` function and its ``run``);
+the variants' configurations (:func:`variant_configs`), the figure layout of the linear
+gallery (:func:`figure`, :func:`log_axes`, :func:`panel_letter`, :func:`settings_label`) and
 :func:`finish`, which writes ``NAME.png`` and ``NAME.pdf`` and keeps the numbers a figure
 quotes in :data:`SUMMARIES`. :data:`STUDIES` are the studies of ``./simulations/linear``.
 """
@@ -15,19 +16,22 @@ quotes in :data:`SUMMARIES`. :data:`STUDIES` are the studies of ``./simulations/
 from __future__ import annotations
 
 import json
+import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..studies import StudyFolder, quick_overrides, read_study
+from ..outputs import FIGURE_METADATA
+from ..studies import StudyFolder, read_study, settings
 
 __all__ = [
     "STUDIES",
     "SUMMARIES",
     "read_study",
+    "run_study",
     "variant_configs",
-    "run_variants",
     "figure",
     "finish",
     "log_axes",
@@ -59,30 +63,52 @@ def variant_configs(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ``{label: {"linear": base | variant | quick}}`` (a single ``"base"`` without
         ``[variants]``; ``quick``: the ``[study.quick]`` overrides in quick mode).
     """
-    quick = quick_overrides(spec)
     variants = spec.get("variants") or {"base": {}}
     return {
-        lab: {"linear": {**spec.get("linear", {}), **over, **quick}}
+        lab: {"linear": settings(spec, spec.get("linear", {}), over)}
         for lab, over in variants.items()
     }
 
 
-def run_variants(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run every variant of a study.
+def run_study(source: str | Path, out: str | Path, draw: Callable[..., dict[str, Any]],
+              ncols: int, width: float = 4.6, height: float = 3.6) -> list[Path]:
+    """Run a linear study: its variants, its row of lettered panels, its figure and numbers.
+
+    What every study of ``simulations/linear`` does around its own figure: read the
+    declaration beside ``source``; run each variant of its ``[linear]`` table
+    (:func:`variant_configs`, :func:`teacherstudent.linear.run`; a declaration without one,
+    such as the ``[depth1d]`` study, runs none); lay out ``ncols`` panels (:func:`figure`);
+    let ``draw`` fill them; mark them ``(a)``, ``(b)``, ... (:func:`panel_letter`); write the
+    figure named by ``[study] figure`` and keep its numbers (:func:`finish`).
 
     Parameters
     ----------
-    spec : dict
-        A declaration read by :func:`teacherstudent.studies.read_study`.
+    source : str or Path
+        The study's code (``__file__``) or its declaration.
+    out : str or Path
+        The folder of the figure.
+    draw : callable
+        ``draw(ax, runs, spec) -> summary``: fills the panels ``ax`` (a one-dimensional
+        array of Axes) from ``runs`` (``{label: xarray.Dataset}``, one per variant) and the
+        declaration ``spec``; returns the numbers the figure quotes.
+    ncols, width, height
+        The layout of the panels, as :func:`figure` takes it.
 
     Returns
     -------
-    dict of str to xarray.Dataset
-        ``{label: teacherstudent.linear.run(config)}``.
+    list of Path
+        ``[out/NAME.png, out/NAME.pdf]``.
     """
     from . import run
 
-    return {lab: run(cfg) for lab, cfg in variant_configs(spec).items()}
+    spec = read_study(source)
+    configs = variant_configs(spec) if "linear" in spec else {}
+    runs = {lab: run(cfg) for lab, cfg in configs.items()}
+    fig, ax = figure(ncols, width, height)
+    summary = draw(ax, runs, spec)
+    for a, letter in zip(ax, string.ascii_lowercase, strict=False):
+        panel_letter(a, letter)
+    return finish(fig, out, spec["study"]["figure"], summary)
 
 
 # --------------------------------------------------------------------------- figures
@@ -147,8 +173,8 @@ def finish(fig, out: str | Path, name: str, summary: dict[str, Any]) -> list[Pat
     out.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=160)
-    fig.savefig(paths[1])
+    fig.savefig(paths[0], dpi=160, metadata=FIGURE_METADATA[".png"])
+    fig.savefig(paths[1], metadata=FIGURE_METADATA[".pdf"])
     plt.close(fig)
     SUMMARIES[name] = json.loads(json.dumps(summary, default=_json))
     return paths

@@ -4,7 +4,7 @@ The three pieces are separate objects (as in diffrax): :class:`~teacherstudent.d
 (the physics), :class:`Solver` (the numerical method and its tolerances) and :class:`SaveAt`
 (the α grid at which the state is stored exactly). :func:`solve` combines them into a
 :class:`Solution`; :func:`integrate` goes from a configuration to an :class:`xarray.Dataset`
-following the public contract (spec §3).
+with the variables and attributes listed on the *Outputs* page of the documentation.
 """
 
 from __future__ import annotations
@@ -303,7 +303,9 @@ def check_size(cfg: dict[str, Any], n_save: int | None = None) -> None:
 
 
 def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
-              overrides: dict[str, Any] | None = None, **dotted: Any) -> xr.Dataset:
+              overrides: dict[str, Any] | None = None,
+              progress: Callable[[float, float], None] | None = None,
+              **dotted: Any) -> xr.Dataset:
     """Integrate the order-parameter ODEs of a configuration.
 
     Parameters
@@ -316,6 +318,9 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
         the configured initial state, e.g. the overlaps measured in a simulation.
     overrides : dict, optional
         Dotted keys, ``{"algorithm.eta_J": 2.0}``.
+    progress : callable, optional
+        Called as ``progress(alpha, eg)`` about every 0.1 s of integration (the α reached
+        and the error there).
     **dotted
         The same, as keywords: ``integrate(cfg, **{"algorithm.eta_J": 2.0})``.
 
@@ -343,9 +348,22 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
     check_size(cfg)
     vf, y0 = _initial_state(VectorField.from_config(cfg), initial)
     sol = solve(
-        vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"]
+        vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"],
+        progress=_progress_of(vf, progress),
     )
     return to_dataset(vf, sol, cfg)
+
+
+def _progress_of(vf: VectorField, progress: Callable[[float, float], None] | None
+                 ) -> Callable[[float, np.ndarray], None] | None:
+    """``solve``'s ``progress(alpha, y)`` from a ``progress(alpha, eg)`` callback."""
+    if progress is None:
+        return None
+
+    def call(alpha: float, y: np.ndarray) -> None:
+        progress(float(alpha), float(vf.errors_along(y[None, :])[0, 0]))
+
+    return call
 
 
 def _initial_state(vf: VectorField, initial: dict[str, Any] | None
@@ -379,18 +397,46 @@ def _initial_state(vf: VectorField, initial: dict[str, Any] | None
     return vf, vf.pack(Q, R, w)
 
 
-def extend(previous: Any, **overrides: Any) -> xr.Dataset:
-    """Continue a finished or interrupted run (to a larger ``run.alpha_max``, or the same for
-    an interrupted one); returns the whole trajectory.
+def extend(previous: Any, *, progress: Callable[[float, float], None] | None = None,
+           **overrides: Any) -> xr.Dataset:
+    """Continue a finished or interrupted run; returns the whole trajectory.
 
-    ``previous``: a dataset from :func:`integrate` (or :func:`extend`), or the path of one;
-    ``overrides``: dotted keys applied to its recorded configuration, at least
-    ``**{"run.alpha_max": ...}`` beyond the α it reached (other ``run.*`` keys, or the
-    rates, may change too). The ODEs are autonomous, so the continuation integrates from
-    the last saved state (Q, R, w and the recorded T) with α shifted by ``α₀ = alpha[-1]``,
-    saving at the new configuration's α grid beyond ``α₀``; the result is the previous
-    dataset followed by the new points. It agrees with an uninterrupted run to the solver's
-    tolerance (fixed-step methods: exactly the same steps when α₀ is a multiple of ``dt``).
+    The ODEs are autonomous, so the continuation integrates from the last saved state (Q, R, w
+    and the recorded T) with α shifted by ``α₀ = alpha[-1]``, saving at the new configuration's
+    α grid beyond ``α₀``; the result is the previous dataset followed by the new points. It
+    agrees with an uninterrupted run to the solver's tolerance (fixed-step methods: exactly the
+    same steps when α₀ is a multiple of ``dt``).
+
+    Parameters
+    ----------
+    previous : xarray.Dataset, str or Path
+        A dataset from :func:`integrate` (or :func:`extend`), or the path of one.
+    progress : callable, optional
+        As in :func:`integrate`.
+    **overrides
+        Dotted keys applied to its recorded configuration: at least
+        ``**{"run.alpha_max": ...}`` beyond the α it reached (the same α for an interrupted
+        run); other ``run.*`` keys, or the rates, may change too.
+
+    Returns
+    -------
+    xarray.Dataset
+        The previous points and the new ones, with the attributes of :func:`integrate` plus
+        ``extended_at_alpha`` and ``extended_from_config_toml``.
+
+    Raises
+    ------
+    ConfigError
+        ``previous`` is not an ODE result, stopped by divergence, or ``run.alpha_max`` is not
+        beyond the α it reached.
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> short = ts.integrate(None, **{"run.alpha_max": 20.0})
+    >>> longer = ts.ode.extend(short, **{"run.alpha_max": 40.0})
+    >>> float(longer.alpha[-1])
+    40.0
     """
     name = "the previous run" if isinstance(previous, xr.Dataset) else str(previous)
     if not isinstance(previous, xr.Dataset) and not Path(previous).is_file():
@@ -414,7 +460,7 @@ def extend(previous: Any, **overrides: Any) -> xr.Dataset:
                             {v: last[v].values for v in ("Q", "R", "w", "T")})
     grid = SaveAt.from_config(cfg).alpha
     sol = solve(vf, Solver.from_config(cfg), SaveAt(grid[grid > alpha0]), y0,
-                cfg["run"]["eg_threshold"], alpha0)
+                cfg["run"]["eg_threshold"], alpha0, progress=_progress_of(vf, progress))
     event = float(prev.attrs.get("alpha_threshold", math.nan))
     totals = dataclasses.replace(
         sol, alpha_event=event if math.isfinite(event) else sol.alpha_event,

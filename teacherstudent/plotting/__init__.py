@@ -24,54 +24,16 @@ from typing import Any
 import xarray as xr
 from matplotlib.figure import Figure
 
+from . import style
 from .compare import matched_units, plot_compare
 from .linear import plot_linear, plot_run
 from .ode import heatmap_row, plot_error, plot_heatmaps, plot_ode, plot_overlaps
-from .style import (
-    ALPHA_LABEL,
-    EG_LABEL,
-    EG_PRE_LABEL,
-    PARAM_SYMBOLS,
-    STYLE,
-    TEACHER_COLOURS,
-    canonical_key,
-    finish,
-    fmt,
-    heatmap,
-    panel_axes,
-    panel_grid,
-    param_label,
-    param_value,
-    plt,
-    run_title,
-    savefig,
-    seed_band,
-    sim_handle,
-    teacher_colour,
-)
+from .style import *  # noqa: F403 - the package exports the shared style as it is
+from .style import shared_doc
 from .sweep import plot_grid_summary, plot_phase, plot_sweep, swept_keys
 
 __all__ = [
-    "plt",
-    "STYLE",
-    "TEACHER_COLOURS",
-    "PARAM_SYMBOLS",
-    "ALPHA_LABEL",
-    "EG_LABEL",
-    "EG_PRE_LABEL",
-    "teacher_colour",
-    "canonical_key",
-    "param_label",
-    "param_value",
-    "fmt",
-    "run_title",
-    "savefig",
-    "finish",
-    "panel_axes",
-    "panel_grid",
-    "seed_band",
-    "sim_handle",
-    "heatmap",
+    *style.__all__,
     "heatmap_row",
     "plot_ode",
     "plot_error",
@@ -133,6 +95,7 @@ def detect_kind(ds: xr.Dataset) -> str:
     )
 
 
+@shared_doc
 def plot_result(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False, *,
                 kind: str = "auto", **kwargs: Any) -> Figure:
     """The figure of a result of any kind (the one ``teacherstudent plot`` draws).
@@ -141,20 +104,15 @@ def plot_result(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = Fals
     ----------
     ds : xarray.Dataset
         A result.
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     kind : str
         ``"auto"`` (:func:`detect_kind`) or one of :data:`KINDS`.
     **kwargs
         Passed to the kind's function (``alphas=`` for ODE runs, ``threshold=`` for sweeps,
         ``ax=``, ``fig=``).
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     kind = detect_kind(ds) if kind == "auto" else kind
     functions = {"ode": plot_ode, "compare": plot_compare, "sweep": plot_sweep,

@@ -39,6 +39,7 @@ from .style import (
     plt,
     run_title,
     seed_band,
+    shared_doc,
     sim_handle,
     teacher_colour,
 )
@@ -110,6 +111,7 @@ def _aligned(ds: xr.Dataset, r_name: str | None, q_name: str | None,
     return None
 
 
+@shared_doc
 def plot_compare(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False, *,
                  ax: Axes | list[Axes] | None = None, fig: Figure | None = None) -> Figure:
     """Theory (``*_ode``) against simulation (``*_sim`` with a ``seed`` dimension).
@@ -123,19 +125,13 @@ def plot_compare(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = Fal
     ----------
     ds : xarray.Dataset
         A :func:`teacherstudent.simulation.compare.compare` result or a simulation result.
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     ax : matplotlib.axes.Axes or list of Axes, optional
         Draw into one Axes (its cell is split into the panels) or one Axes per panel.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     eg_sim, eg_ode = _pick(ds, "eg")
     pre_sim, pre_ode = _pick(ds, "eg_pre")

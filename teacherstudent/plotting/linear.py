@@ -29,6 +29,7 @@ from .style import (
     param_value,
     plt,
     savefig,
+    shared_doc,
 )
 
 __all__ = ["LABELS", "COLORS", "YLABELS", "label", "plot_metric", "plot_run", "plot_linear",
@@ -200,12 +201,14 @@ def _cap_top(ax: Axes, da: xr.DataArray) -> None:
     finite = med[np.isfinite(med)]
     if not finite.size:
         return
-    top = 10 ** (math.ceil(math.log10(finite.max())) + 1)
+    # a float (an int 10**k beyond float range breaks matplotlib's limits)
+    top = 10.0 ** min(math.ceil(math.log10(finite.max())) + 1, 300)
     lo, hi = ax.get_ylim()
     if hi > top:
         ax.set_ylim(lo, top)
 
 
+@shared_doc
 def plot_run(ds: xr.Dataset, path: str | Path | None = None,
              variables: Sequence[str] = DEFAULT_VARIABLES, *, pdf: bool = False,
              ax: Axes | Sequence[Axes] | None = None, fig: Figure | None = None) -> Figure:
@@ -216,21 +219,15 @@ def plot_run(ds: xr.Dataset, path: str | Path | None = None,
     ----------
     ds : xarray.Dataset
         A :func:`teacherstudent.linear.run` result (or any ``dist(algorithm, seed, round)``).
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
+    %(path)s
     variables : sequence of str
         The metrics, one panel each; those missing from ``ds`` are skipped.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(pdf)s
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Draw into one Axes (its cell is split into the panels) or one Axes per panel.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     variables = [v for v in variables if v in ds] or [next(iter(ds.data_vars))]
     with plt.rc_context(STYLE):
@@ -271,6 +268,7 @@ def plot_run(ds: xr.Dataset, path: str | Path | None = None,
         return finish(fig, path, pdf)
 
 
+@shared_doc
 def plot_linear(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False, *,
                 variables: Sequence[str] = DEFAULT_VARIABLES,
                 ax: Axes | Sequence[Axes] | None = None, fig: Figure | None = None) -> Figure:
@@ -281,21 +279,15 @@ def plot_linear(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = Fals
     ----------
     ds : xarray.Dataset
         A linear-model result.
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     variables : sequence of str
         The metrics, one panel each.
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Draw into one Axes (its cell is split into the panels) or one Axes per panel.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     return plot_run(ds, path, variables, pdf=pdf, ax=ax, fig=fig)
 

@@ -35,6 +35,7 @@ from .style import (
     plt,
     positive_alpha,
     run_title,
+    shared_doc,
     teacher_colour,
 )
 
@@ -239,6 +240,7 @@ def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset, alphas: Sequence[float],
     return im
 
 
+@shared_doc
 def plot_heatmaps(ds: xr.Dataset, alphas: Sequence[float], path: str | Path | None = None,
                   pdf: bool = False, *, ax: Axes | Sequence[Axes] | None = None,
                   fig: Figure | None = None) -> Figure:
@@ -250,19 +252,13 @@ def plot_heatmaps(ds: xr.Dataset, alphas: Sequence[float], path: str | Path | No
         An ODE run.
     alphas : sequence of float
         The α of the heatmaps (the nearest saved α is shown).
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Draw into one Axes (split into one panel per α) or one Axes per α.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     with plt.rc_context(STYLE):
         n = len(alphas)
@@ -277,6 +273,7 @@ def plot_heatmaps(ds: xr.Dataset, alphas: Sequence[float], path: str | Path | No
 
 
 # --------------------------------------------------------------------------- ODE figure
+@shared_doc
 def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
              alphas: Sequence[float] | None = None, title: str | None = None, *,
              ax: Axes | None = None, fig: Figure | None = None) -> Figure:
@@ -291,23 +288,17 @@ def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
     ----------
     ds : xarray.Dataset
         An ODE run (``eg``, ``R``, ``Q``, ``w``, ``T`` over ``alpha``).
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     alphas : sequence of float, optional
         α of the overlap heatmaps (none by default).
     title : str, optional
         Figure title (default: algorithm, K, M and the rates).
     ax : matplotlib.axes.Axes, optional
         Draw into the cell of this Axes (it is replaced by the panels).
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     alphas = [a for a in (alphas or []) if a is not None]
     with plt.rc_context(STYLE):

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
+import textwrap
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -39,6 +41,8 @@ import xarray as xr  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+
+from ..outputs import FIGURE_METADATA  # noqa: E402
 
 __all__ = [
     "plt",
@@ -58,6 +62,8 @@ __all__ = [
     "run_title",
     "savefig",
     "finish",
+    "FIGURE_DOCS",
+    "shared_doc",
     "panel_axes",
     "panel_grid",
     "alpha_dim",
@@ -65,6 +71,7 @@ __all__ = [
     "seed_band",
     "sim_handle",
     "heatmap",
+    "log_n_axis",
 ]
 
 STYLE = {
@@ -253,9 +260,13 @@ def savefig(fig: Figure, path: str | Path, pdf: bool = False, close: bool = True
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=STYLE["savefig.dpi"], bbox_inches="tight")
+    # the metadata marks the file as ours (teacherstudent.outputs.is_result): --force may
+    # replace it, a foreign file of the same name is never replaced
+    fig.savefig(path, dpi=STYLE["savefig.dpi"], bbox_inches="tight",
+                metadata=FIGURE_METADATA.get(path.suffix.lower()))
     if pdf and path.suffix.lower() != ".pdf":
-        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
+        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight",
+                    metadata=FIGURE_METADATA[".pdf"])
     if close:
         plt.close(fig)
     return path
@@ -266,6 +277,41 @@ def finish(fig: Figure, path: str | Path | None = None, pdf: bool = False) -> Fi
     if path is not None:
         savefig(fig, path, pdf=pdf, close=False)
     return fig
+
+
+#: The docstring entries that every figure function shares (:func:`shared_doc`).
+FIGURE_DOCS: dict[str, str] = {
+    "path": "path : str or pathlib.Path, optional\n"
+            "    Write the figure there (PNG); nothing is written without it.",
+    "pdf": "pdf : bool\n    With ``path``, also write a PDF next to it.",
+    "fig": "fig : matplotlib.figure.Figure, optional\n    Draw into this (empty) figure.",
+    "returns": "Returns\n-------\nmatplotlib.figure.Figure\n    The figure.",
+}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shared_doc(fn: _F) -> _F:
+    """Write the entries that every figure function shares into its docstring.
+
+    Each line ``%(path)s``, ``%(pdf)s``, ``%(fig)s`` or ``%(returns)s`` of the docstring
+    becomes that entry of :data:`FIGURE_DOCS`, at the line's indentation.
+
+    Parameters
+    ----------
+    fn : callable
+        A figure function (decorated: ``@shared_doc``).
+
+    Returns
+    -------
+    callable
+        ``fn``, with its docstring completed.
+    """
+    if fn.__doc__:
+        fn.__doc__ = re.sub(r"^( *)%\((\w+)\)s$",
+                            lambda m: textwrap.indent(FIGURE_DOCS[m[2]], m[1]),
+                            fn.__doc__, flags=re.MULTILINE)
+    return fn
 
 
 def _new_figure(fig: Figure | None, figsize: tuple[float, float]) -> Figure:
@@ -454,3 +500,21 @@ def heatmap(ax: Axes, mat: np.ndarray, title: str, ylabels: Sequence[str], vmax:
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5,
                         color="w" if abs(v) > 0.6 * vmax else "k")
     return im
+
+
+def log_n_axis(ax: Axes, sizes: Sequence[int]) -> None:
+    """Log–log axes against the input dimension ``N``, ticked at the sizes simulated.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel.
+    sizes : sequence of int
+        The ``N`` of the study, increasing.
+    """
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)
+    ax.set_xlabel("input dimension $N$")

@@ -34,6 +34,7 @@ from .style import (
     param_value,
     plt,
     run_title,
+    shared_doc,
 )
 
 __all__ = ["plot_sweep", "plot_phase", "plot_grid_summary", "swept_keys"]
@@ -189,6 +190,7 @@ def _point_labels(ds: xr.Dataset, dim: str) -> list[str]:
     return out
 
 
+@shared_doc
 def plot_sweep(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
                threshold: float = 0.01, *, ax: Axes | Sequence[Axes] | None = None,
                fig: Figure | None = None) -> Figure:
@@ -204,21 +206,15 @@ def plot_sweep(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False
     ----------
     ds : xarray.Dataset
         A sweep store (``STORE/sweep.nc``) or any dataset with ``eg(grid..., alpha)``.
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     threshold : float
         ε_th of the α(ε ≤ ε_th) panel.
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Draw into one Axes (its cell is split into the panels) or one Axes per panel.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     if "eg" not in ds:
         return plot_grid_summary(ds, path, pdf, ax=ax, fig=fig)
@@ -345,6 +341,7 @@ def _sweep_title(ds: xr.Dataset, fixed: dict[str, Any]) -> str:
     return t
 
 
+@shared_doc
 def plot_grid_summary(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False, *,
                       ax: Axes | Sequence[Axes] | None = None,
                       fig: Figure | None = None) -> Figure:
@@ -355,19 +352,13 @@ def plot_grid_summary(ds: xr.Dataset, path: str | Path | None = None, pdf: bool 
     ----------
     ds : xarray.Dataset
         Numeric variables over grid dimensions.
-    path : str or pathlib.Path, optional
-        Write the figure there (PNG); nothing is written without it.
-    pdf : bool
-        With ``path``, also write a PDF next to it.
+    %(path)s
+    %(pdf)s
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Draw into one Axes (its cell is split) or one Axes per variable.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure.
+    %(fig)s
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
+    %(returns)s
     """
     names = [v for v in ds.data_vars if 1 <= ds[v].ndim and ds[v].dtype.kind == "f"][:4]
     if not names:

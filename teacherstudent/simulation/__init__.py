@@ -1,4 +1,4 @@
-"""Monte Carlo simulations of the finite-N two-layer erf networks (PyTorch), spec §1.1.
+"""Monte Carlo simulations of the finite-N two-layer erf networks (PyTorch).
 
 The algorithms are implemented literally — explicit weights ``J ∈ ℝ^{K×N}``,
 ``B ∈ ℝ^{M×N}``, fresh Gaussian inputs, task heads ``u ~ N(ū, Σ_u)`` and task teachers

@@ -1,4 +1,4 @@
-r"""One outer update per task for ``arm``, ``fo-anil``, ``anil``, ``fo-maml``, ``maml`` (spec §1.1).
+r"""One outer update per task for ``arm``, ``fo-anil``, ``anil``, ``fo-maml``, ``maml``.
 
 All functions act on a batch of independent replicas (leading dimension ``S``).
 
@@ -13,7 +13,7 @@ All functions act on a batch of independent replicas (leading dimension ``S``).
 Σ_μ Δ_μ s_K w_k g'(λ^μ_k) x^μ``, so the inner J step is ``(η_in_J/√N)·(1/P)Σ_μ Δ s_K w g' x``:
 each entry of ``J`` moves by ``O(η_in_J/√N)`` and every overlap by ``O(η_in_J/N)`` — the
 inner change of ``J`` vanishes from the order-parameter dynamics as ``N → ∞`` and MAML /
-FO-MAML have the ANIL / FO-ANIL limits (spec §1.1), which the simulations test.
+FO-MAML have the ANIL / FO-ANIL limits, which the simulations test.
 At ``P = ∞`` the inner J gradient is the gradient of the closed-form population loss
 (autograd through ``½cᵀI2(C)c``).
 

@@ -26,7 +26,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    torch.save({"format": FORMAT, **state}, tmp)
+    from ..version import __version__
+
+    # the marker makes the file recognisable as ours (teacherstudent.outputs.is_result)
+    torch.save({"format": FORMAT, "teacherstudent": __version__, **state}, tmp)
     tmp.replace(path)
     return path
 

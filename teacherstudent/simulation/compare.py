@@ -4,7 +4,10 @@ r"""Simulation against theory from the same initial overlaps.
 measured initial state (seed means of ``Q``, ``R``, ``w`` at ``α = 0`` and of the measured
 ``T``) and returns both in one dataset: ``eg_sim(seed, alpha)`` / ``eg_ode(alpha)`` and the
 same for ``eg_pre``, ``Q``, ``R``, ``w``.  MAML / FO-MAML are compared with their ``N → ∞``
-limits, the ANIL / FO-ANIL ODEs; a finite training set ``P`` with the ``P = ∞`` ODE.
+limits, the ANIL / FO-ANIL ODEs. A finite training set ``P`` is integrated at the
+simulation's ``P`` (theory/finite_p.md): the drift at ``train_size = P`` and ``eg_ode`` the
+few-shot error after adapting on ``P`` fresh samples, which is what the simulation estimates
+on its test tasks (``attrs["ode_train_size"]``, ``attrs["ode_test_size"]``).
 
 **Aligned overlaps.**  Which student unit specialises to which teacher unit (and with which
 sign: ``(J_k, w_k) → (−J_k, −w_k)`` is a symmetry of the erf network) is decided by the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,8 +58,10 @@ def align_overlaps(R: np.ndarray) -> np.ndarray:
 
 
 def _ode_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The theory's configuration: the simulation's, with the error measured at the shot
+    count the simulation adapts its test tasks on (``train_size``)."""
     c = copy.deepcopy(cfg)
-    c["algorithm"]["train_size"] = math.inf
+    c["algorithm"]["test_size"] = c["algorithm"]["train_size"]
     return c
 
 
@@ -69,15 +75,52 @@ def compare(
     per_seed: bool = False,
     sim: xr.Dataset | None = None,
     overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    checkpoint: str | Path | None = None,
 ) -> xr.Dataset:
     """Simulate (or take ``sim``) and integrate the ODEs from the measured initial overlaps.
 
-    ``per_seed=True`` also integrates the ODE from each seed's own initial state
-    (``eg_ode_seed(seed, alpha)``).
+    Parameters
+    ----------
+    config : str, Path, dict or None
+        The configuration, as for :func:`teacherstudent.simulate`.
+    N, seeds : int, optional
+        Input dimension and replicas of the simulation.
+    device : str, optional
+        As for :func:`~teacherstudent.simulation.simulate`.
+    progress : bool
+        Show the simulation's progress bar.
+    per_seed : bool
+        Also integrate the ODE from each seed's own initial state (``eg_ode_seed(seed,
+        alpha)``).
+    sim : xarray.Dataset, optional
+        A simulation result to compare instead of running one.
+    overrides : dict, optional
+        Dotted keys.
+    resume, checkpoint
+        The simulation's (see :func:`~teacherstudent.simulation.simulate`): after Ctrl-C the
+        result holds the α the simulation reached (``attrs["status"]`` interrupted) and
+        ``resume=True`` continues it.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``eg_sim(seed, alpha)`` and ``eg_ode(alpha)``, the same for ``eg_pre``, ``Q``, ``R``,
+        ``w``, the aligned overlaps ``R_aligned_sim``/``R_aligned_ode`` and the deviations in
+        ``attrs`` (``max_abs_deg``, ...). MAML / FO-MAML are compared with the ANIL / FO-ANIL
+        ODEs, a finite ``train_size`` with the ``P = ∞`` ODE.
+
+    Examples
+    --------
+    >>> from teacherstudent.simulation import compare
+    >>> ds = compare(None, N=200, seeds=2, device="cpu", overrides={"run.alpha_max": 1.0})
+    >>> ds.eg_sim.dims, ds.eg_ode.dims
+    (('seed', 'alpha'), ('alpha',))
     """
     cfg = load_config(config, overrides)
     if sim is None:
-        sim = simulate(cfg, N=N, seeds=seeds, device=device, progress=progress)
+        sim = simulate(cfg, N=N, seeds=seeds, device=device, progress=progress,
+                       resume=resume, checkpoint=checkpoint)
     ode_cfg = _ode_config(cfg)
     start = sim.isel(alpha=0)
     initial = {
@@ -118,7 +161,11 @@ def compare(
     ds.attrs.update(sim.attrs)
     ds.attrs["kind"] = "compare"
     ds.attrs["ode_message"] = ode.attrs["message"]
+    ds.attrs["ode_status"] = int(ode.attrs["status"])
     ds.attrs["ode_algorithm"] = ode.attrs["ode_algorithm"]
+    for key in ("train_size", "test_size"):  # the P the theory was integrated at
+        v = ode_cfg["algorithm"][key]
+        ds.attrs[f"ode_{key}"] = "inf" if v == math.inf else int(v)
     ds.attrs.update(deviations(ds))
     return ds
 

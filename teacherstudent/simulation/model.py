@@ -1,4 +1,4 @@
-r"""The two-layer networks of spec §1 at finite N, as explicit PyTorch tensors.
+r"""The two-layer networks of the teacher–student model at finite N, as explicit PyTorch tensors.
 
 Everything is batched over independent replicas (leading dimension ``S``, the ``seed``
 dimension of the results).  Weights are stored as one tensor ``W = [J; B]`` of shape
@@ -14,7 +14,7 @@ local fields ``λ_k = J_k·x/√N``, ``ν^t_n = B^t_n·x/√N``; student
     ∇_{J_k} L_n = (1/√N) (1/n) Σ_μ Δ_μ s_K w_k g'(λ^μ_k) x^μ,
     ∇_w L_n     = (1/n) Σ_μ Δ_μ s_K g(λ^μ),
 
-so the spec's updates read ``J ← J − η_J ∇_J L_V`` and ``w ← w − (η_0/N) ∇_w L_V``.
+so the updates of the algorithms read ``J ← J − η_J ∇_J L_V`` and ``w ← w − (η_0/N) ∇_w L_V``.
 The population loss (x Gaussian, exact at every N) is, with the overlaps ``C`` of the rows of
 ``[J; B^t]`` (``C = [J;B^t][J;B^t]ᵀ/N``) and ``c = (s_K w; −s_M u)``,
 

@@ -51,9 +51,14 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .. import resources
 from ..config import ConfigError, build_problem, load_config, to_toml
 from ..dataset import provenance
+from ..interrupts import deferred_interrupt
 from ..ode import SaveAt, VectorField
+from ..ode.solvers import INTERRUPTED
+from ..validation import device as device_name
+from ..validation import is_integer, is_number
 from .algorithms import (
     Rates,
     adapt_head,
@@ -77,7 +82,7 @@ from .model import (
 )
 from .rng import DEFAULT_KIND, XOSHIRO, ReplicaStreams
 
-__all__ = ["simulate", "EVAL_SEED_OFFSET", "DEFAULT_TEST_TASKS"]
+__all__ = ["simulate", "estimate", "check_size", "EVAL_SEED_OFFSET", "DEFAULT_TEST_TASKS"]
 
 EVAL_SEED_OFFSET = 1_000_003_000
 DEFAULT_TEST_TASKS = 256
@@ -89,6 +94,82 @@ _EVAL_BLOCK = 32  # test tasks evaluated at once
 
 def _resolve(config: Any, overrides: dict[str, Any] | None) -> dict[str, Any]:
     return load_config(config, overrides)
+
+
+def _count(key: str, v: Any) -> int:
+    """A positive integer (NumPy integers and integral floats such as ``1e6`` too)."""
+    if is_integer(v) and v >= 1:
+        return int(v)
+    if is_number(v) and math.isfinite(v) and float(v).is_integer() and v >= 1:
+        return int(v)
+    raise ConfigError(f"{key} must be a positive integer, got {v!r}")
+
+
+def _device(name: Any, key: str) -> torch.device:
+    """The torch device of ``name`` (``auto``, ``cpu``, ``cuda[:i]``); ConfigError names
+    ``key`` when it is not one, or not available."""
+    name = device_name(key, name)
+    try:
+        dev = resolve_device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"{key} must be 'auto', 'cpu' or 'cuda[:i]', got {name!r} "
+                          f"({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}: {dev} requested but CUDA is not available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{key}: {dev} requested but there are "
+                              f"{torch.cuda.device_count()} CUDA devices")
+    elif dev.type != "cpu":
+        raise ConfigError(f"{key} must be 'auto', 'cpu' or 'cuda[:i]', got {name!r}")
+    return dev
+
+
+# rough costs (s): a multiply-add of the per-task update, a normal draw (optimistic, so that
+# only runs that surely take too long are refused)
+_FLOP_S = 1e-9
+_DRAW_S = 2e-9
+
+
+def estimate(cfg: dict[str, Any], N: int, S: int, itemsize: int = 8) -> resources.Estimate:
+    """Memory and time a simulation of ``cfg`` at ``N`` with ``S`` replicas needs.
+
+    Memory: the weights ``J, B`` and the initial frame (about three ``S (K+M) N`` arrays),
+    a chunk of task draws (at least one task of every replica), the evaluation blocks and
+    the records. Time: ``S · round(α_max N)`` replica-tasks, each about ``N (K+M)``
+    multiply-adds and its normal draws (optimistic).
+    """
+    K, M = cfg["model"]["K"], cfg["model"]["M"]
+    alg = cfg["algorithm"]
+    per_task = M + (M * N if cfg["tasks"]["gamma"] < 1.0 else 0)
+    for size in (alg["train_size"] if alg["inner_steps"] > 0 else math.inf, alg["val_size"]):
+        if math.isfinite(size):
+            per_task += size * (N + 1)
+    weights = 3.0 * S * (K + M) * N * itemsize
+    chunk = 2.0 * 8 * max(CHUNK_BUDGET, S * per_task)
+    sim = cfg["simulation"]
+    P = alg["train_size"] if math.isfinite(alg["train_size"]) else 0
+    n_samples = sim["test_samples"] if sim["test_tasks"] > 0 else 0
+    gamma_eval = M * N if cfg["tasks"]["gamma"] < 1.0 else 0
+    evaluation = 8.0 * S * _EVAL_BLOCK * (2 * gamma_eval + (P + n_samples + 2 * (K + M)) * (K + M))
+    n_save = (len(cfg["run"]["save_alpha"]) + 1 if cfg["run"]["save_alpha"] is not None
+              else cfg["run"]["n_save"])
+    records = 8.0 * S * n_save * (K * K + K * M + K + 8)
+    memory = weights + chunk + evaluation + records
+    parts = {"the weights J, B (S·(K+M)·N)": weights, "the task draws of a chunk": chunk,
+             "the evaluation blocks": evaluation, "the records": records}
+    tasks = float(round(cfg["run"]["alpha_max"] * N)) * S
+    seconds = tasks * (N * (K + M) * _FLOP_S + per_task * _DRAW_S)
+    return resources.Estimate(memory=memory, seconds=seconds, what=max(parts, key=parts.get),
+                              steps=tasks)
+
+
+def check_size(cfg: dict[str, Any], N: int, S: int, itemsize: int = 8) -> resources.Estimate:
+    """Refuse (:class:`ConfigError`) a simulation that cannot fit or would take too long,
+    unless ``simulation.check_size = false``."""
+    return resources.check(estimate(cfg, N, S, itemsize), "simulation.N or simulation.seeds",
+                           "simulation.check_size", cfg["simulation"]["check_size"],
+                           time_keys="run.alpha_max, simulation.N or simulation.seeds")
 
 
 def _fingerprint(cfg: dict[str, Any], N: int, S: int, dtype: torch.dtype, rng: str) -> str:
@@ -200,35 +281,71 @@ def simulate(
 ) -> xr.Dataset:
     """Monte Carlo simulation of ``seeds`` independent replicas at input dimension ``N``.
 
-    Dotted overrides are taken as in :func:`teacherstudent.integrate`: ``overrides=`` a dict,
-    or keywords ``**{"algorithm.eta_J": 2.0}``.
+    Parameters
+    ----------
+    config : str, Path, dict or None
+        A TOML path, a configuration dict or ``None`` for the defaults (as for
+        :func:`teacherstudent.integrate`).
+    N, seeds : int, optional
+        Input dimension and number of replicas (default: ``simulation.N``, ``simulation.seeds``).
+    device : str, optional
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda[:i]"`` or ``None`` (the config's
+        ``simulation.device``).
+    progress : bool
+        Show a progress bar.
+    resume : bool
+        Continue from the checkpoint.
+    checkpoint : str or Path, optional
+        The checkpoint file (default ``simulation.checkpoint`` or ``sim-checkpoint.pt``); it is
+        written every ``simulation.checkpoint_every`` in α.
+    dtype : str, optional
+        ``"float64"`` or ``"float32"`` (default ``simulation.dtype``).
+    stop_alpha : float, optional
+        Stop (after checkpointing) at the first checkpoint ``α ≥ stop_alpha``; the result then
+        ends there (used to test resuming).
+    overrides : dict, optional
+        Dotted keys, as in :func:`teacherstudent.integrate`; or give them as keywords,
+        ``**{"algorithm.eta_J": 2.0}``.
 
-    ``config``: TOML path, dict or ``None``; ``N``, ``seeds``, ``dtype`` default to the
-    ``[simulation]`` table; ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
-    ``"cuda[:i]"`` or ``None`` (the config's ``simulation.device``).  Checkpoints are written
-    every ``simulation.checkpoint_every`` in α to ``checkpoint`` (default
-    ``simulation.checkpoint`` or ``sim-checkpoint.pt``); ``resume=True`` continues from it.
-    ``stop_alpha``: stop (after checkpointing) at the first checkpoint ``α ≥ stop_alpha`` —
-    the result then ends there (used to test resuming).
+    Returns
+    -------
+    xarray.Dataset
+        ``Q(seed, alpha, k, l)``, ``R(seed, alpha, k, n)``, ``w(seed, alpha, k)``,
+        ``eg(seed, alpha)``, ``eg_pre``, ``eg_opt``, ``T(seed, n, m)``, ``tasks(alpha)`` and
+        the provenance in ``attrs``.
 
-    Returns an :class:`xarray.Dataset` with ``Q(seed, alpha, k, l)``, ``R(seed, alpha, k, n)``,
-    ``w(seed, alpha, k)``, ``eg(seed, alpha)``, ``eg_pre``, ``eg_opt``, ``T(seed, n, m)``,
-    ``tasks(alpha)`` and the provenance in ``attrs``.
+    Notes
+    -----
+    Ctrl-C stops the run after the chunk of tasks in progress and returns the partial result
+    (``attrs["status"]`` is ``INTERRUPTED``, the α reached in ``alpha_reached``); when a
+    checkpoint was asked for (``checkpoint``, ``simulation.checkpoint`` or
+    ``checkpoint_every > 0``) the state is written there first, so ``resume=True`` continues
+    it. Sizes that cannot fit are refused before any work (``simulation.check_size``, see
+    :func:`estimate`).
+
+    Examples
+    --------
+    >>> from teacherstudent.simulation import simulate
+    >>> sim = simulate(None, N=200, seeds=2, device="cpu", progress=False,
+    ...                **{"run.alpha_max": 1.0})
+    >>> dict(sim.sizes)["seed"]
+    2
     """
     cfg = _resolve(config, {**(overrides or {}), **dotted})
     sim = cfg["simulation"]
-    N = int(sim["N"] if N is None else N)
-    S = int(sim["seeds"] if seeds is None else seeds)
+    N = _count("simulation.N (N)", sim["N"] if N is None else N)
+    S = _count("simulation.seeds (seeds)", sim["seeds"] if seeds is None else seeds)
     K, M = cfg["model"]["K"], cfg["model"]["M"]
     if N <= K + M:
         raise ConfigError(f"simulation.N must exceed K + M = {K + M}, got {N}")
-    if S < 1:
-        raise ConfigError(f"simulation.seeds must be >= 1, got {S}")
-    dev = resolve_device(sim["device"] if device is None else device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"simulation.device: {dev} requested but CUDA is not available")
-    dt = {"float64": torch.float64, "float32": torch.float32}[dtype or sim["dtype"]]
+    dev = _device(sim["device"] if device is None else device,
+                  "simulation.device" if device is None else "simulation.device (device)")
+    dtypes = {"float64": torch.float64, "float32": torch.float32}
+    if dtype is not None and dtype not in dtypes:
+        raise ConfigError(f"simulation.dtype (dtype) must be float64 or float32, got {dtype!r}")
+    dt = dtypes[dtype or sim["dtype"]]
     cfg["simulation"].update({"N": N, "seeds": S, "device": str(dev), "dtype": str(dt)[6:]})
+    check_size(cfg, N, S, torch.finfo(dt).bits // 8)
 
     net = Network.from_config(cfg, N, dev, dt)
     rates = Rates.from_config(cfg)
@@ -246,6 +363,8 @@ def simulate(
     stops = np.unique(np.concatenate([save_tasks, ckpt_tasks]))
     chunk = int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // (S * chunk_numbers(net, rates)))))
     ckpt_path = Path(checkpoint or sim["checkpoint"] or "sim-checkpoint.pt")
+    # Ctrl-C writes a checkpoint where one was asked for (a path, or checkpoint_every > 0)
+    ckpt_on_interrupt = bool(checkpoint or sim["checkpoint"] or every > 0)
     rng_kind = str(sim.get("rng", DEFAULT_KIND))
     fingerprint = _fingerprint(cfg, N, S, dt, rng_kind)
     seed_ids = [sim["base_seed"] + r for r in range(S)]
@@ -308,6 +427,7 @@ def simulate(
 
     bar = None
     if progress:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -323,6 +443,7 @@ def simulate(
             TextColumn("tasks"),
             TimeRemainingColumn(),
             transient=True,
+            console=Console(stderr=True),  # the CLI shows it when stderr is a terminal
         )
         bar.start()
         bar_task = bar.add_task("run", total=total, completed=t)
@@ -337,14 +458,35 @@ def simulate(
     threads = torch.get_num_threads()
     if dev.type == "cpu" and S * N * (K + M) < SMALL_WORK:
         torch.set_num_threads(1)  # small batched ops: threading costs more than it gains
+
+    def write_checkpoint() -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "fingerprint": fingerprint,
+                "t": t,
+                "J": J.cpu(),
+                "B": B.cpu(),
+                "w": w.cpu(),
+                "gens": gens.get_state(),
+                "eval_gens": egens.get_state(),
+                "records": rec,
+                "diverged": diverged,
+                "wall": wall_before + time.perf_counter() - t0,
+            },
+        )
+
     t0 = time.perf_counter()
     stopped_early = False
+    # Ctrl-C is polled after every chunk (a chunk boundary is a consistent state: a run
+    # resumed from there takes the same chunks as an uninterrupted one); a second Ctrl-C
+    # raises at once
     try:
-        with torch.no_grad():
+        with deferred_interrupt() as interrupt, torch.no_grad():
             if t == 0 and not resume:
                 record(0)
             for stop in stops[stops > t]:
-                while t < stop:
+                while t < stop and not interrupt:
                     C = int(min(chunk, stop - t))
                     if fused:
                         draw_and_run_chunk(net, rates, J, B, w, gens, C)
@@ -358,26 +500,19 @@ def simulate(
                     t += C
                     if bar is not None:
                         bar.update(bar_task, completed=t)
+                if t < stop:  # interrupted between two stops
+                    break
                 record(int(stop))
                 if stop in ckpt_tasks:
-                    save_checkpoint(
-                        ckpt_path,
-                        {
-                            "fingerprint": fingerprint,
-                            "t": t,
-                            "J": J.cpu(),
-                            "B": B.cpu(),
-                            "w": w.cpu(),
-                            "gens": gens.get_state(),
-                            "eval_gens": egens.get_state(),
-                            "records": rec,
-                            "diverged": diverged,
-                            "wall": wall_before + time.perf_counter() - t0,
-                        },
-                    )
+                    write_checkpoint()
                     if stop_alpha is not None and stop / N >= stop_alpha:
                         stopped_early = True
                         break
+                if interrupt:
+                    break
+            interrupted = bool(interrupt) and t < total
+            if interrupted and ckpt_on_interrupt:
+                write_checkpoint()
     finally:
         torch.set_num_threads(threads)
         if bar is not None:
@@ -387,6 +522,14 @@ def simulate(
         cfg, net, rates, alpha, save_tasks, rec, T_meas, diverged, t, wall, finite_P,
         n_test, n_samples, stopped_early,
     )
+    if interrupted:
+        ds.attrs.update({
+            "status": INTERRUPTED,
+            "message": f"interrupted at alpha = {t / N:.6g}"
+            + (f"; {ds.attrs['message']}" if ds.attrs["message"] != "ok" else ""),
+            "interrupted": 1,
+            "checkpoint": str(ckpt_path) if ckpt_on_interrupt else "",
+        })
     ds.attrs["rng"] = {"numba": XOSHIRO, "numpy": "numpy PCG64", "torch": "torch.Generator"}[
         gens.kind
     ]
@@ -400,6 +543,16 @@ def simulate(
         else "torch incremental" if fast else "generic update"
     )
     return ds
+
+
+def _divergence(bad: list[int], at: np.ndarray, S: int, alpha_reached: float) -> str:
+    """``"ok"``, or which replicas diverged at which α."""
+    if not bad:
+        return "ok"
+    which = ", ".join(f"seed {s} at alpha = {a:.6g}" for s, a in zip(bad, at, strict=True))
+    rest = ("every replica diverged" if len(bad) == S
+            else f"the other {S - len(bad)} ran to alpha = {alpha_reached:.6g}")
+    return f"diverged: {which}; {rest}"
 
 
 def _to_dataset(
@@ -466,7 +619,7 @@ def _to_dataset(
             ),
             "diverged_seeds": ",".join(map(str, bad)),
             "status": -1 if bad else 0,
-            "message": (f"replicas {bad} diverged" if bad else "ok")
+            "message": _divergence(bad, diverged[~np.isnan(diverged)], S, t / N)
             + ("; stopped early" if stopped_early else ""),
             "alpha_reached": float(t / N),
             "stopped_early": int(stopped_early),

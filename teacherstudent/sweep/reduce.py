@@ -43,10 +43,25 @@ def _per_point(ds: xr.Dataset, name: str) -> tuple[list[str], dict, np.ndarray]:
 
 
 def alpha_to_threshold(ds: xr.Dataset, eg_th: float) -> xr.DataArray:
-    """α to reach ``eg <= eg_th`` for every grid point (NaN where never reached).
+    """The α at which every grid point first reaches ``eg <= eg_th`` (NaN where never).
 
-    Exact (``alpha_threshold``) where the run's ``run.eg_threshold`` equals ``eg_th``,
-    interpolated from ``eg(alpha)`` elsewhere; raises ConfigError when neither is stored.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A sweep result (:func:`~teacherstudent.sweep.run_sweep`).
+    eg_th : float
+        The error threshold.
+
+    Returns
+    -------
+    xarray.DataArray
+        Over the grid dimensions. Exact (the solver's ``alpha_threshold``) where the runs'
+        ``run.eg_threshold`` equals ``eg_th``, interpolated from ``eg(alpha)`` elsewhere.
+
+    Raises
+    ------
+    ConfigError
+        When neither ``alpha_threshold`` nor ``eg`` is stored.
     """
     if not eg_th > 0:
         raise ConfigError(f"eg_th must be positive, got {eg_th!r}")
@@ -106,9 +121,23 @@ def plateau_length(ds: xr.Dataset, escaped_only: bool = True, **rules) -> xr.Dat
 
 
 def phase_diagram(ds: xr.Dataset, eg_th: float, **plateau_rules) -> xr.Dataset:
-    """Phase-diagram data over the grid: α to reach eg_th, plateau, final eg and status.
+    """Phase-diagram data over the grid: α to reach ``eg_th``, plateau, final error and status.
 
-    ``plateau_rules`` (tol, delta, floor_rel, min_decades) go to :func:`plateau`."""
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A sweep result.
+    eg_th : float
+        The error threshold of ``alpha_to_threshold``.
+    **plateau_rules
+        ``tol``, ``delta``, ``floor_rel``, ``min_decades``, passed to :func:`plateau`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``alpha_to_threshold``, ``status`` and, when ``eg(alpha)`` is stored,
+        ``plateau_length``, ``plateau_level``, ``plateau_escape``; ``eg_final`` when stored.
+    """
     out = xr.Dataset({"alpha_to_threshold": alpha_to_threshold(ds, eg_th),
                       "status": ds["status"]})
     if "eg" in ds:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -28,11 +29,27 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..config import ConfigError
 from .spec import Point, Spec, load_spec
 from .store import Store
 from .tasks import Layout, WarmUp, run_chunk
 
-__all__ = ["run_sweep", "plan_chunks", "ode_layout"]
+__all__ = ["run_sweep", "plan_chunks", "ode_layout", "check_scheduler", "SCHEDULER_TIMEOUT"]
+
+#: Seconds to wait for an existing Dask scheduler (``scheduler="tcp://..."``).
+SCHEDULER_TIMEOUT = 10.0
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d+)/?")
+
+
+def check_scheduler(address: Any) -> Any:
+    """A scheduler address ``[tcp://]HOST:PORT`` (or a Client, or None), else ConfigError."""
+    if address is None or not isinstance(address, str):
+        return address
+    m = _ADDRESS.fullmatch(address.strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise ConfigError(f"--scheduler must be an address like tcp://HOST:PORT, got "
+                          f"{address!r}")
+    return address.strip()
 
 
 def ode_layout(spec: Spec) -> Layout:
@@ -68,7 +85,7 @@ def plan_chunks(points: list[Point], n_workers: int, chunk_size: int | None,
 
 
 @contextmanager
-def _dask_client(scheduler: Any, workers: int | None):
+def _dask_client(scheduler: Any, workers: int | None, timeout: float = SCHEDULER_TIMEOUT):
     """A distributed Client: the given one, one connected to an address, or a LocalCluster."""
     from distributed import Client, LocalCluster
 
@@ -76,7 +93,12 @@ def _dask_client(scheduler: Any, workers: int | None):
         yield scheduler
         return
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect within {timeout:g} s "
+                              f"({type(exc).__name__}: {exc}); is the scheduler running?"
+                              ) from None
         try:
             yield client
         finally:
@@ -114,25 +136,65 @@ def _progress(enabled: bool, total: int, skipped: int):
 
 def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | None = None,
               workers: int | None = None, scheduler: Any = None, progress: bool = True,
-              chunk_size: int | None = None, on_code_change: str = "stop") -> xr.Dataset:
+              chunk_size: int | None = None, on_code_change: str = "stop",
+              scheduler_timeout: float = SCHEDULER_TIMEOUT) -> xr.Dataset:
     """Run (or resume) a sweep and return the consolidated dataset over the grid.
 
-    ``spec``: a SPEC.toml path, a dict or a :class:`~.spec.Spec`; ``store``: the store folder
-    (``None``: a temporary folder, deleted afterwards, so nothing is resumable); ``workers``:
-    LocalCluster size (default: the number of cores); ``scheduler``: an address or a
-    :class:`distributed.Client` of an existing cluster; ``chunk_size`` overrides the spec's.
-    The dataset's attrs say how many points were computed now (``n_computed``) and how many
-    were found in the store (``n_skipped``). A store computed by other code (an edited or
-    upgraded package) is refused unless ``on_code_change`` is ``"reuse"`` (keep its points;
-    attrs ``reused_code_sha256`` names the old code) or ``"recompute"`` (its parts are moved
-    aside, every point is computed anew).
+    Parameters
+    ----------
+    spec : str, Path, dict or Spec
+        A SPEC.toml path, a dict of the same shape or a :class:`~.spec.Spec` (the sweep-spec
+        format of the documentation). Every point is validated before anything is submitted.
+    store : str or Path, optional
+        The store folder; ``None``: a temporary folder, deleted afterwards (nothing is
+        resumable). The store is checked before any work
+        (:func:`teacherstudent.outputs.check_store`: a file or a folder of other files is
+        refused).
+    workers : int, optional
+        Size of the LocalCluster started when no ``scheduler`` is given (default: the number of
+        cores).
+    scheduler : str or distributed.Client, optional
+        An address (``tcp://HOST:PORT``) or a client of an existing cluster.
+    progress : bool
+        Show a progress bar.
+    chunk_size : int, optional
+        Points per Dask task (overrides the spec's).
+    on_code_change : {"stop", "reuse", "recompute"}
+        A store computed by other code (an edited or upgraded package) is refused (``"stop"``)
+        unless told to ``"reuse"`` its points (attrs ``reused_code_sha256`` names the old code)
+        or to ``"recompute"`` them (its parts are moved aside, every point is computed anew).
+    scheduler_timeout : float
+        Seconds to connect to ``scheduler``.
+
+    Returns
+    -------
+    xarray.Dataset
+        One dimension per grid key (or ``point``), per point ``status``, ``message``, ``key``
+        and the run's variables; attrs ``n_computed`` (points computed now) and ``n_skipped``
+        (found in the store).
+
+    Examples
+    --------
+    >>> from teacherstudent.sweep import run_sweep
+    >>> spec = {"kind": "ode", "base": {"run": {"alpha_max": 20.0}},
+    ...         "grid": {"algorithm.eta_J": [1.0, 3.0]}}
+    >>> ds = run_sweep(spec, workers=1, progress=False)  # doctest: +SKIP
+    >>> ds.eg.dims  # doctest: +SKIP
+    ('algorithm.eta_J', 'alpha')
     """
+    from ..outputs import check_store
+
     t_start = time.perf_counter()
+    source = Path(spec) if isinstance(spec, (str, Path)) else None
     spec = load_spec(spec)  # validates every point before anything is submitted
+    scheduler = check_scheduler(scheduler)
     tmp = None
     if store is None:
         tmp = tempfile.mkdtemp(prefix="teacherstudent-sweep-")
         store = tmp
+    else:
+        check_store(store, inputs=[source])
+    fresh = not Path(store).exists()
     st = Store(store)
     try:
         old_code = st.create(spec, on_code_change)
@@ -147,8 +209,14 @@ def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | N
         lost: dict[str, str] = {}
         computed = failed = 0
         if todo:
-            computed, failed, lost = _compute(spec, st, todo, workers, scheduler, progress,
-                                              chunk_size, n_valid, skipped)
+            try:
+                computed, failed, lost = _compute(spec, st, todo, workers, scheduler,
+                                                  progress, chunk_size, n_valid, skipped,
+                                                  scheduler_timeout)
+            except ConfigError:  # e.g. the scheduler cannot be reached: leave no empty store
+                if fresh and tmp is None and not st.part_files():
+                    shutil.rmtree(st.path, ignore_errors=True)
+                raise
         wall = time.perf_counter() - t_start
         extra = {"n_computed": computed, "n_skipped": skipped, "n_lost": len(lost),
                  "wall_time_s": wall}
@@ -162,14 +230,15 @@ def run_sweep(spec: str | Path | Mapping[str, Any] | Spec, store: str | Path | N
 
 
 def _compute(spec: Spec, st: Store, todo: list[Point], workers: int | None, scheduler: Any,
-             show: bool, chunk_size: int | None, total: int, skipped: int):
+             show: bool, chunk_size: int | None, total: int, skipped: int,
+             timeout: float = SCHEDULER_TIMEOUT):
     """Submit the chunks, write each finished one; returns (computed, failed, lost)."""
     from distributed import as_completed
 
     layout = ode_layout(spec) if spec.kind == "ode" else None
     computed = failed = 0
     lost: dict[str, str] = {}
-    with _dask_client(scheduler, workers) as client:
+    with _dask_client(scheduler, workers, timeout) as client:
         client.register_plugin(WarmUp(spec.kind))  # numba kernels loaded once per worker
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
         chunks = plan_chunks(todo, n_workers, chunk_size or spec.chunk_size, spec.kind)

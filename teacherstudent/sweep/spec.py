@@ -52,8 +52,36 @@ __all__ = ["KINDS", "MODES", "SAVE_VARIABLES", "Point", "Spec", "load_spec", "po
 
 KINDS = ("ode", "simulate", "linear")
 MODES = ("product", "zip", "points")
+#: Per-point variables an ``ode`` sweep can keep (``save``); status/message/bookkeeping are
+#: always kept.  Other kinds accept the names of their result's data variables.
+SAVE_VARIABLES_ODE = ("eg", "eg_pre", "eg_opt", "Q", "R", "w", "eg_final", "alpha_threshold",
+                      "alpha_reached", "nfev")
+SAVE_VARIABLES = {"ode": SAVE_VARIABLES_ODE}
 SPEC_KEYS = ("kind", "base", "grid", "points", "mode", "save", "chunk_size", "on_invalid",
              "name", "description")
+
+#: What every top-level key of a spec means (the sweep-spec page of the documentation is
+#: generated from it; ``tests/test_docs.py`` checks that every key of :data:`SPEC_KEYS` has one).
+SPEC_DOCS = {
+    "kind": 'What each point runs: "ode" (teacherstudent ode), "simulate" (teacherstudent '
+    'simulate) or "linear" (teacherstudent linear). Required.',
+    "base": "The configuration every point starts from: a config file (relative to the spec "
+    "file) or an inline [base] table of the kind's tables. Default: the built-in defaults.",
+    "grid": 'Dotted config keys mapped to lists of values, e.g. "algorithm.eta_J" = [1, 2].',
+    "points": "Instead of [grid]: an explicit list of points, each a table of dotted keys "
+    "([[points]]); a key a point leaves out takes the base value.",
+    "mode": '"product" (default with [grid]): the cartesian product of the lists, one store '
+    'dimension per key; "zip": the lists side by side (equal lengths), one dimension point; '
+    '"points": the [[points]] list (the default when it is given).',
+    "save": "The variables kept per point (default: all); for kind = \"ode\" one of "
+    + ", ".join(SAVE_VARIABLES_ODE) + ".",
+    "chunk_size": "Points per Dask task (default: chosen from the number of points and "
+    "workers; --chunk-size overrides it).",
+    "on_invalid": '"error" (default): any invalid point refuses the whole spec before any '
+    'work; "skip": record invalid points (status and message) and run the others.',
+    "name": "Name of the sweep (default: the spec file's name).",
+    "description": "Free text, kept in the store.",
+}
 
 SPEC_KEY = "spec key '{}'"
 # the spec's scalar keys, checked like every other table (teacherstudent.validation)
@@ -61,13 +89,6 @@ _KIND = choice(KINDS)
 _MODE = choice(MODES)
 _CHUNK = optional(int_at_least(1))
 _ON_INVALID = choice(("error", "skip"))
-
-#: Per-point variables an ``ode`` sweep can keep (``save``); status/message/bookkeeping are
-#: always kept.  Other kinds accept the names of their result's data variables.
-SAVE_VARIABLES = {
-    "ode": ("eg", "eg_pre", "eg_opt", "Q", "R", "w", "eg_final", "alpha_threshold",
-            "alpha_reached", "nfev"),
-}
 
 
 @dataclass(frozen=True)
@@ -142,6 +163,27 @@ def config_loader(kind: str) -> Callable[..., dict[str, Any]]:
     from ..config import load_config
 
     return load_config
+
+
+def size_checker(kind: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The check that refuses a point of ``kind`` that cannot fit or takes too long
+    (:mod:`teacherstudent.resources`; the kind's ``check_size`` key switches it off)."""
+    if kind == "linear":
+        from ..linear.dynamics import check_size as linear_check
+
+        return lambda cfg: linear_check(cfg["linear"])
+    if kind == "simulate":
+        from ..simulation.runner import check_size as simulation_check
+
+        def check(cfg: Mapping[str, Any]) -> Any:
+            sim = cfg["simulation"]
+            return simulation_check(cfg, int(sim["N"]), int(sim["seeds"]),
+                                    8 if sim["dtype"] == "float64" else 4)
+
+        return check
+    from ..ode.frontend import check_size as ode_check
+
+    return ode_check
 
 
 def _check_kind_available(kind: str) -> None:
@@ -261,12 +303,34 @@ def _describe(overrides: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- loading
 def load_spec(spec: str | Path | Mapping[str, Any] | Spec, root: str | Path | None = None) -> Spec:
-    """Read and validate a sweep spec (TOML path or dict) and expand it into points.
+    """Read and validate a sweep spec and expand it into its points.
 
-    ``root`` is the folder against which a ``base = "file.toml"`` path is resolved (default:
-    the spec file's folder, or the current folder for a dict). Every point's configuration is
-    validated with the kind's ``load_config``; the first invalid one raises
-    :class:`~teacherstudent.config.ConfigError` (``on_invalid = "skip"`` records it instead).
+    Parameters
+    ----------
+    spec : str, Path, mapping or Spec
+        A SPEC.toml path or a dict of the same shape (a :class:`Spec` is returned as it is).
+    root : str or Path, optional
+        The folder against which ``base = "file.toml"`` is resolved (default: the spec file's
+        folder, or the current folder for a dict).
+
+    Returns
+    -------
+    Spec
+        The validated spec: ``kind``, ``mode``, ``dims``, ``shape`` and its ``points`` (each
+        with its overrides, resolved configuration and key).
+
+    Raises
+    ------
+    ConfigError
+        An unknown or bad key, or the first invalid point (``on_invalid = "skip"`` records
+        invalid points instead); the message names the key or the point.
+
+    Examples
+    --------
+    >>> spec = load_spec({"kind": "ode", "grid": {"algorithm.eta_J": [1.0, 2.0],
+    ...                                           "algorithm.eta_w": [3.0, 9.0, 27.0]}})
+    >>> spec.dims, spec.shape, len(spec.points)
+    (('algorithm.eta_J', 'algorithm.eta_w'), (2, 3), 6)
     """
     if isinstance(spec, Spec):
         return spec
@@ -296,9 +360,11 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec, root: str | Path | No
     except ConfigError as exc:
         raise ConfigError(f"base config: {exc}") from exc
     points = []
+    fits = size_checker(kind)
     for i, overrides in enumerate(combos):
         try:
             cfg = loader(base, overrides)
+            fits(cfg)  # sizes too, before any work
         except ConfigError as exc:
             msg = f"grid point {i} ({_describe(overrides)}): {exc}"
             if on_invalid == "error":

@@ -196,8 +196,11 @@ class Store:
             "n_failed": int((ds["status"] < 0).sum()),
         })
         ds.attrs.update(extra_attrs or {})
-        save(ds, self.result_path)
-        return load(self.result_path)  # exactly what the file holds
+        from ..outputs import write_with_fallback
+
+        # the parts are safe; a late failure to write the result goes to a fallback file
+        path = write_with_fallback(lambda p: save(ds, p), self.result_path, "the sweep result")
+        return load(path)  # exactly what the file holds
 
 
 def _resolved_base(spec: Spec) -> dict[str, Any] | None:

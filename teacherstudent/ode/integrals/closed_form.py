@@ -19,7 +19,7 @@ with :math:`\Lambda_4 = (1+C_{aa})(1+C_{bb}) - C_{ab}^2` and
 :math:`x_c = (C_{ac}, C_{bc})` and
 :math:`P = \begin{pmatrix}1+C_{bb} & -C_{ab}\\ -C_{ab} & 1+C_{aa}\end{pmatrix}`;
 :math:`\Lambda_1 = \Lambda_0(c,c) + \Lambda_4`, :math:`\Lambda_2 = \Lambda_0(d,d) + \Lambda_4`.
-The bilinear form is the spec's expanded :math:`\Lambda_0` regrouped so that
+The bilinear form is the expanded :math:`\Lambda_0` of ``theory/equations.md`` §7 regrouped so that
 :math:`x_c` is computed once per ``(a, b, c)``.
 
 For the linear activation :math:`g(z) = z`: :math:`I_2 = C_{ab}`, :math:`I_3 = C_{bc}`,
