@@ -330,7 +330,7 @@ def _figure(path, algs, Ps, ews, ew0, A_th, E_fin, mins, exc, target, targets, t
                              if math.isfinite(mins[(a, ew, target)]["P_min"]) else math.nan
                              for ew in ews], float)
             for row, Z, lab, cont, cmap in (
-                (0, A_th[ia], rf"$\alpha(\varepsilon_g\leq{thr:g})$", [20, 30, 50, 100, 200],
+                (0, A_th[ia], rf"$\alpha(\varepsilon_g\leq{thr:g})$", [20, 30, 50],
                  "viridis"),
                 (1, E_fin[ia], rf"final $\varepsilon_g$ at $\alpha={base['run']['alpha_max']:g}$"
                  rf" (below ${floor:g}$: darkest)", [0.003, 0.01, 0.03, 0.1], "magma"),

@@ -2,7 +2,7 @@ r"""FO-ANIL and exact ANIL with P training samples per task against the finite-P
 
 Declared in ``finite_p.toml`` beside this file: ``[study]`` (``[study.quick]`` in quick mode)
 and the ``[base]`` configuration. Writes ``sim-finite-p.png`` and ``.pdf``, the table of its
-numbers ``sim-finite-p.txt`` and ``data/finite_p.json``.
+numbers ``sim-finite-p.txt``, ``data/finite_p.json`` and the curves ``data/finite_p.nc``.
 
 For every algorithm, ``P`` and ``N`` the simulation starts from the state that the finite-P
 ODE of the same algorithm reaches at ``α = study.start_alpha`` from ``[base.init]`` (near the
@@ -52,7 +52,7 @@ from teacherstudent.plotting import (
     sim_handle,
 )
 from teacherstudent.simulation import compare, simulate
-from teacherstudent.studies import figure_paths, read_study, settings, write_json
+from teacherstudent.studies import figure_paths, read_study, save_grid, settings, write_json
 
 ALG_COLOURS = {"fo-anil": "#0072B2", "anil": "#D55E00"}
 ALG_NAMES = {"fo-anil": "FO-ANIL", "anil": "ANIL"}
@@ -104,15 +104,23 @@ def _stretch_stats(dev: np.ndarray) -> dict[str, float]:
     S = int(np.isfinite(d_s).sum())
     sem = float(np.nanstd(d_s, ddof=1) / math.sqrt(S)) if S > 1 else math.nan
     return {"mean": float(np.nanmean(d_s)), "sem": sem,
-            "rms": float(np.sqrt(np.nanmean(dev * dev)))}
+            "rms": float(np.sqrt(np.nanmean(dev * dev))), "per_seed": d_s.tolist()}
 
 
-def _ratio(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
+def _ratio(a: float, sa: float, b: float, sb: float) -> tuple[float, float]:
     """``a/b`` of two seed means with its propagated standard error."""
-    r = a["mean"] / b["mean"] if b["mean"] != 0 else math.nan
-    err = abs(r) * math.hypot(a["sem"] / a["mean"], b["sem"] / b["mean"]) \
-        if a["mean"] and b["mean"] else math.nan
+    r = a / b if b != 0 else math.nan
+    err = abs(r) * math.hypot(sa / a, sb / b) if a and b else math.nan
     return r, err
+
+
+def _sem_used(d1: dict[str, Any], S1: int, N1: int, d2: dict[str, Any], S2: int,
+              N2: int) -> float:
+    """The standard error at the larger N: the larger of the measured one (few seeds: itself
+    uncertain) and the one the seed spread at the smaller N predicts for deviations
+    ``∝ N^{-1/2}``, ``sd₁ √(N₁/N₂) / √S₂``."""
+    pred = d1["sem"] * math.sqrt(S1) * math.sqrt(N1 / N2) / math.sqrt(S2)
+    return float(np.nanmax([d2["sem"], pred]))
 
 
 def run(folder: Path) -> list[Path]:
@@ -152,6 +160,10 @@ def run(folder: Path) -> list[Path]:
                 fin = alpha >= f0 - 1e-9
                 ode = ds.eg_ode.values
                 dev = (eg_cl - ode[None])[:, fin]
+                k = np.arange(sim.sizes["k"])
+                dQ = (ds.Q_sim.mean("seed").values - ds.Q_ode.values)[:, k, k].mean(1)
+                dR = np.nanmean(ds.R_aligned_sim.mean("seed").values - ds.R_aligned_ode.values,
+                                axis=1)
                 r = {
                     "alpha": alpha, "eg_sim": eg_cl, "eg_mc": ds.eg_sim.values, "eg_ode": ode,
                     "eg_ode_inf": eg_inf, "eg_rep": eg_rep,
@@ -169,6 +181,8 @@ def run(folder: Path) -> list[Path]:
                     "S": S, "wall_sim": wall_sim, "wall": time.perf_counter() - t0,
                     "ode_algorithm": ds.attrs.get("ode_algorithm", alg),
                     "diverged": ds.attrs.get("diverged_seeds", ""),
+                    "dQ_diag": float(np.mean(dQ[fin])), "dR_aligned": float(np.mean(dR[fin])),
+                    "code_sha256": str(ds.attrs.get("code_sha256", "")),
                 }
                 res[(alg, P, N)] = r
     wall_total = time.perf_counter() - t_study
@@ -177,8 +191,33 @@ def run(folder: Path) -> list[Path]:
     name = study.get("figure", "sim-finite-p")
     _figure(res, algs, Ps, Ns, study, a0, base, folder / f"{name}.png")
     (folder / f"{name}.txt").write_text(text)
-    js = write_json(folder / "data" / study.get("data", "finite_p.json"), summary)
-    return [*figure_paths(folder, name), folder / f"{name}.txt", js]
+    stem = study.get("data", "finite_p")
+    js = write_json(folder / "data" / f"{stem}.json", summary)
+    nc = _save_curves(folder / "data" / f"{stem}.nc", res, algs, Ps, Ns)
+    return [*figure_paths(folder, name), folder / f"{name}.txt", js, nc]
+
+
+def _save_curves(path: Path, res, algs, Ps, Ns) -> Path:
+    """The ε(α) curves of every run (seed mean and sd of the simulation, the ODEs)."""
+    alpha = res[(algs[0], Ps[0], Ns[0])]["alpha"]
+    shape = (len(algs), len(Ps), len(Ns), len(alpha))
+    fields = {k: np.full(shape, np.nan) for k in
+              ("eg_sim_mean", "eg_sim_sd", "eg_sim_mc_mean", "eg_ode", "eg_ode_P_inf")}
+    for i, a in enumerate(algs):
+        for j, P in enumerate(Ps):
+            for n, N in enumerate(Ns):
+                r = res[(a, P, N)]
+                fields["eg_sim_mean"][i, j, n] = np.nanmean(r["eg_sim"], axis=0)
+                fields["eg_sim_sd"][i, j, n] = np.nanstd(r["eg_sim"], axis=0, ddof=1) \
+                    if r["S"] > 1 else np.nan
+                fields["eg_sim_mc_mean"][i, j, n] = np.nanmean(r["eg_mc"], axis=0)
+                fields["eg_ode"][i, j, n] = r["eg_ode"]
+                fields["eg_ode_P_inf"][i, j, n] = r["eg_ode_inf"]
+    return save_grid(path, {"algorithm": algs,
+                            "train_size": [math.inf if p == "inf" else float(p) for p in Ps],
+                            "N": Ns, "alpha": alpha}, fields,
+                     {"seeds": [res[(algs[0], Ps[0], N)]["S"] for N in Ns],
+                      "eg_sim": "few-shot error of the measured overlaps (closed form)"})
 
 
 def _fmt(st: dict[str, float]) -> str:
@@ -200,7 +239,10 @@ def _table(res, algs, Ps, Ns, seeds, a0, amax, f0, base, wall_total):
         "error; rms over the stretch and the seeds;",
         f"# ratio = dev(N={n1}) / dev(N={n2}): sqrt({n2}/{n1}) = {math.sqrt(n2 / n1):.2f} for "
         f"deviations ~ N^-1/2, {n2 / n1:g} for an O(1/N) bias, 1 for an error of the theory;"
-        " a = log(ratio)/log(N2/N1); z = dev/SE at the largest N.",
+        " a = log(ratio)/log(N2/N1); z = dev/SE at the largest N, with SE the larger of the"
+        " measured one and sd(N1)*sqrt(N1/N2)/sqrt(S2) (few seeds there).",
+        "# <Q_kk>-Q_ode, <R~>-R~_ode: seed-mean overlap deviations over the stretch (diagonal of"
+        " Q, sign-aligned R, averaged over units) at the two N.",
         "# old = eps_sim - eps_ode(P = inf: the old theory, same initial overlaps, error after "
         "exact adaptation);",
         "# rep = eps_sim - (P-shot error of the converged P = inf solution: the P = inf theory "
@@ -213,6 +255,7 @@ def _table(res, algs, Ps, Ns, seeds, a0, amax, f0, base, wall_total):
                      "alpha_max": amax, "final_from": f0,
                      **{k: a.get(k) for k in ("eta_J", "eta_w", "val_size")}},
         "wall_s": wall_total,
+        "code_sha256": sorted({r["code_sha256"] for r in res.values()}),
     }
     for alg in algs:
         lines.append(f"\n[{alg}]  ({res[(alg, Ps[0], n1)]['ode_algorithm']} ODE)")
@@ -228,12 +271,18 @@ def _table(res, algs, Ps, Ns, seeds, a0, amax, f0, base, wall_total):
                     f"{_fmt(r['dev']):>20} {r['dev']['rms']:8.1e}  {_fmt(r['dev_inf']):>19}  "
                     f"{_fmt(r['dev_rep']):>19}  {mc:>19} {r['wall']:4.0f}s")
             d1, d2 = res[(alg, P, n1)]["dev"], res[(alg, P, n2)]["dev"]
-            ratio, ratio_err = _ratio(d1, d2)
+            r1, r2 = res[(alg, P, n1)], res[(alg, P, n2)]
+            S1, S2 = r1["S"], r2["S"]
+            se2 = _sem_used(d1, S1, n1, d2, S2, n2)
+            ratio, ratio_err = _ratio(d1["mean"], d1["sem"], d2["mean"], se2)
             rms_ratio = d1["rms"] / d2["rms"] if d2["rms"] else math.nan
             expo = math.log(ratio) / math.log(n2 / n1) if ratio and ratio > 0 else math.nan
-            z2 = d2["mean"] / d2["sem"] if d2["sem"] else math.nan
+            z2 = d2["mean"] / se2 if se2 else math.nan
             lines.append(f"{'':>4} ratio N={n1}/N={n2}: mean {ratio:.2f} ± {ratio_err:.2f} "
-                         f"(a = {expo:.2f}), rms {rms_ratio:.2f};  z at N={n2}: {z2:+.1f}")
+                         f"(a = {expo:.2f}), rms {rms_ratio:.2f};  z at N={n2}: {z2:+.1f} "
+                         f"(SE used {se2:.1e});  <Q_kk>-Q_ode: {r1['dQ_diag']:+.1e}, "
+                         f"{r2['dQ_diag']:+.1e};  <R~>-R~_ode: {r1['dR_aligned']:+.1e}, "
+                         f"{r2['dR_aligned']:+.1e}")
             per_n = {}
             for N in Ns:
                 r = res[(alg, P, N)]
@@ -242,7 +291,8 @@ def _table(res, algs, Ps, Ns, seeds, a0, amax, f0, base, wall_total):
                     "eg_sim_mc": r["eg_mc_final"], "eg_ode_P_inf": r["eg_ode_inf_final"],
                     "eg_P_inf_representation_P_shot": r["eg_rep"],
                     "dev_mean": r["dev"]["mean"], "dev_sem": r["dev"]["sem"],
-                    "dev_rms": r["dev"]["rms"],
+                    "dev_rms": r["dev"]["rms"], "dev_per_seed": r["dev"]["per_seed"],
+                    "dQ_diag": r["dQ_diag"], "dR_aligned": r["dR_aligned"],
                     "dev_old_theory_mean": r["dev_inf"]["mean"],
                     "dev_P_inf_representation_mean": r["dev_rep"]["mean"],
                     "mc_minus_closed_mean": r["mc_minus_closed"]["mean"],
@@ -251,7 +301,7 @@ def _table(res, algs, Ps, Ns, seeds, a0, amax, f0, base, wall_total):
                 }
             rows.append({"P": str(P), **per_n, "ratio_mean": ratio, "ratio_mean_err": ratio_err,
                          "ratio_rms": rms_ratio, "exponent_from_mean": expo,
-                         "z_at_largest_N": z2})
+                         "z_at_largest_N": z2, "sem_used_at_largest_N": se2})
         summary[alg] = rows
     lines.append(f"\n# total wall {wall_total:.0f}s")
     return "\n".join(lines) + "\n", summary
@@ -310,7 +360,7 @@ def _figure(res, algs, Ps, Ns, study, a0, base, path):
             ax.set_title(f"({'ab'[algs.index(alg)]}) {ALG_NAMES.get(alg, alg)}", loc="left")
             ax.legend(handles=handles, frameon=False, fontsize=6.6, ncol=2, loc="lower left")
             lo = min(np.nanmin(res[(alg, p, n)]["eg_sim"][:, 1:]) for p in curves for n in Ns)
-            ax.set_ylim(lo / 30, None)
+            ax.set_ylim(lo / 4, None)
         # (c) the final error against P
         ax = axes[1, 0]
         for alg in algs:
@@ -365,7 +415,8 @@ def _figure(res, algs, Ps, Ns, study, a0, base, path):
                      r"larger $N$ if $\propto N^{-1/2}$)", loc="left", fontsize=8.5)
         ax.text(0.99, 0.02, f"symlog axis: linear inside ±{thr:.0e} (grey)",
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="0.4")
-        ax.legend(handles=handles, frameon=False, fontsize=6.5, loc="upper right", ncol=1)
+        ax.legend(handles=handles, frameon=False, fontsize=6.5, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.12), ncol=3)
         a = base.get("algorithm", {})
         fig.suptitle(f"$P$ training samples per task: simulation vs theory, "
                      f"$\\eta_J={a.get('eta_J')}$, $\\eta_w={a.get('eta_w')}$, $V=\\infty$, "
