@@ -9,6 +9,7 @@ from the package itself (``_ext/tsdocs.py``).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -73,6 +74,9 @@ gallery_pages.theory_pages(ROOT / "theory", HERE / "theory")
 
 # --------------------------------------------------------------------------- gallery
 gallery_pages.generate(ROOT, HERE / "gallery")
+# sphinx-gallery never deletes the pages of a study that was renamed or renumbered: start
+# its output afresh, so that a stale page cannot break the -W build
+shutil.rmtree(HERE / "auto_gallery", ignore_errors=True)
 sphinx_gallery_conf = {
     "examples_dirs": "gallery",
     "gallery_dirs": "auto_gallery",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from teacherstudent.analysis import floor_boundary, rate_boundary
 from teacherstudent.plotting import STYLE, plot_phase, plt, savefig
 from teacherstudent.studies import (
     collect,
@@ -29,7 +30,70 @@ from teacherstudent.studies import (
 )
 
 #: Figure-only settings (the physics is in the TOML file).
-SETTINGS: dict[str, Any] = {"figure": "fig2-lr-phase-diagram", "quick_points": 6}
+SETTINGS: dict[str, Any] = {
+    "figure": "fig2-lr-phase-diagram",
+    "quick_points": 6,
+    # predicted lower boundary (theory/plateau.md §7): the eta_w of the grid plus a finer
+    # set just above the error-floor boundary, where the predicted eta_J,min diverges
+    "theory_eta_w_fine": [4.27, 4.28, 4.3, 4.35, 4.4, 4.5, 4.6, 4.8, 5.0],
+    # continuation of the final fixed point down from eta_w = 9 (its error floor)
+    "floor_eta_w": [9.0, 8.0, 7.0, 6.0, 5.5, 5.0, 4.6, 4.4, 4.3, 4.2, 4.0],
+}
+
+
+def _theory(base: dict[str, Any], ew: np.ndarray, st: dict[str, Any]) -> dict[str, Any]:
+    """Predicted lower boundary at V = ∞: η_J,min(η_w) from the escape and convergence time
+    (:func:`rate_boundary`) and the η_w below which the final fixed point's error floor is
+    above the threshold (:func:`floor_boundary`)."""
+    vals = np.unique(np.concatenate([ew, np.asarray(st["theory_eta_w_fine"], float)]))
+    t0 = time.perf_counter()
+    rb = rate_boundary(base, eta_w=vals, eta_J_max=1e3)
+    fb = floor_boundary(base, values=st["floor_eta_w"], threshold=rb.threshold)
+    return {"rb": rb, "floor_eta_w": fb.boundary, "wall_s": time.perf_counter() - t0}
+
+
+def _overlay(ax, th: dict[str, Any]) -> None:
+    """The predicted boundary: the η_J,min(η_w) curve and the error-floor line below which
+    ε ≤ threshold is never reached."""
+    rb = th["rb"]
+    fin = np.isfinite(rb.eta_J_min)
+    xl, yl = ax.get_xlim(), ax.get_ylim()  # the grid's extent (the curve runs beyond it)
+    ax.plot(rb.eta_J_min[fin], rb.eta_w[fin], color="#E69F00", lw=1.6, ls="--",
+            label="theory (fixed points)")
+    ax.axhline(th["floor_eta_w"], color="#E69F00", lw=1.0, ls=":",
+               label=r"theory: floor $\varepsilon_\infty=0.01$")
+    ax.set_xlim(xl)
+    ax.set_ylim(yl)
+
+
+def _agreement(A: np.ndarray, eJ: np.ndarray, ew: np.ndarray, th: dict[str, Any]) -> dict:
+    """Predicted against integrated reach of the threshold, cell by cell and row by row."""
+    rb = th["rb"]
+    pred_min = np.interp(ew, rb.eta_w, rb.eta_J_min)  # grid η_w are among rb.eta_w
+    pred_ok = (eJ[:, None] >= pred_min[None, :]) & (ew[None, :] > th["floor_eta_w"])
+    int_ok = np.isfinite(A)
+    rows = []
+    for j, w in enumerate(ew):
+        succ = eJ[int_ok[:, j]]
+        fail = eJ[~int_ok[:, j] & (eJ < (succ.min() if succ.size else np.inf))]
+        lo = float(fail.max()) if fail.size else None
+        hi = float(succ.min()) if succ.size else None
+        p = float(pred_min[j])
+        inside = (lo is None or p > lo) and (hi is None or p <= hi)
+        # integrated η_J,min of the row from the exact 1/η_J scaling of its reaching cells
+        a_eta = A[int_ok[:, j], j] * eJ[int_ok[:, j]]
+        integ = float(np.median(a_eta) / rb.alpha_final) if a_eta.size else math.nan
+        rows.append({"eta_w": float(w), "pred_eta_J_min": p, "grid_fail": lo,
+                     "grid_reach": hi, "consistent": bool(inside),
+                     "integrated_eta_J_min": integ, "rel_error": p / integ - 1.0})
+    err = np.array([r["rel_error"] for r in rows])
+    err = err[np.isfinite(err)]
+    return {"max_abs_rel_error_eta_J_min": float(np.abs(err).max()) if err.size else None,
+            "median_abs_rel_error_eta_J_min": float(np.median(np.abs(err))) if err.size else None,
+            "cells_agree": float((pred_ok == int_ok).mean()),
+            "cells_disagree": int((pred_ok != int_ok).sum()),
+            "rows_consistent": int(sum(r["consistent"] for r in rows)),
+            "rows": rows}
 
 
 def run(out_dir: Path) -> list[Path]:
@@ -57,12 +121,15 @@ def run(out_dir: Path) -> list[Path]:
     thr = float(st.get("threshold", 0.01))
     name = st.get("figure", "fig2-lr-phase-diagram")
     j9 = int(np.argmin(np.abs(ew - 9)))  # the cut at the default inner rate
+    th = _theory(spec["base"], ew, st)
     with plt.rc_context(STYLE):
         ncol = 2 + (1 if len(Vs) > 1 else 0) + 1
         fig, axes = plt.subplots(1, ncol, figsize=(4.1 * ncol, 3.6))
         plot_phase(axes[0], eJ, ew, A_th[0].T, label=rf"$\alpha(\varepsilon\leq{thr:g})$",
                    contours=[10, 30, 100, 300])
         axes[0].set_title(r"(a) time to $\varepsilon_g\leq 0.01$, $V=\infty$", loc="left")
+        _overlay(axes[0], th)
+        axes[0].legend(frameon=False, fontsize=7, loc="lower right")
         plot_phase(axes[1], eJ, ew, A_esc[0].T, label=r"plateau escape $\alpha^*$",
                    contours=[1, 3, 10, 30, 100, 300], cmap="cividis")
         axes[1].set_title(r"(b) plateau escape $\alpha^*$, $V=\infty$", loc="left")
@@ -89,6 +156,9 @@ def run(out_dir: Path) -> list[Path]:
         if fin.any():
             c = float(np.median((A_th[0, :, j9] * eJ)[fin]))
             ax.loglog(eJ, c / eJ, color="0.5", lw=0.8, ls=":", label=rf"${c:.3g}/\eta_J$")
+        k9 = int(np.argmin(np.abs(th["rb"].eta_w - ew[j9])))
+        ax.loglog(eJ, th["rb"].alpha_threshold[k9] * th["rb"].eta_J_ref / eJ, color="#E69F00",
+                  lw=1.4, ls="--", label=r"theory (fixed points), $V=\infty$")
         ax.axhline(450, color="0.3", lw=0.7)
         ax.set_xlabel(r"$\eta_J$")
         ax.set_ylabel(r"$\alpha$")
@@ -129,6 +199,17 @@ def run(out_dir: Path) -> list[Path]:
         summ[tag]["eta_w_range_reaching_at_eta_J_3"] = (
             [float(reach_w.min()), float(reach_w.max())] if reach_w.size else None)
         summ[tag]["eta_J_grid_point_near_3"] = float(eJ[i3])
+    rb = th["rb"]
+    summ["theory"] = {
+        "wall_s": th["wall_s"],
+        "floor_eta_w": th["floor_eta_w"],
+        "eta_J_ref": rb.eta_J_ref,
+        "eta_w": rb.eta_w.tolist(),
+        "eta_J_min": rb.eta_J_min.tolist(),
+        "alpha_threshold_at_ref": rb.alpha_threshold.tolist(),
+        "alpha_escape_at_ref": rb.alpha_escape.tolist(),
+        "agreement_V_inf": _agreement(A_th[0], eJ, ew, th),
+    }
     js = write_json(out_dir / "data" / "lr_phase_diagram.json", summ)
     return [*figure_paths(out_dir, name), data, js]
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from teacherstudent import analysis as an
+from teacherstudent.analysis import minimal_eta_w, rate_boundary
 from teacherstudent.plotting import (
     ALPHA_LABEL,
     EG_LABEL,
@@ -71,6 +72,14 @@ def run(out_dir: Path) -> list[Path]:
     wall = time.perf_counter() - t0
     minJ = np.array([mins[2 * i]["min"] for i in range(len(Ks))])
     minW = np.array([mins[2 * i + 1]["min"] for i in range(len(Ks))])
+    # the same minimal rates predicted from the plateau fixed point (escape) and the
+    # convergence after it (theory/plateau.md §7), without integrating the plateau
+    t1 = time.perf_counter()
+    thJ = np.array([rate_boundary(base, overrides={"model.K": K}, eta_w=[eta_w0]).eta_J_min[0]
+                    for K in Ks])
+    thW = np.array([minimal_eta_w(base, overrides={"model.K": K}, bracket=st["eta_w_bracket"],
+                                  steps=steps)[0] for K in Ks])
+    wall_theory = time.perf_counter() - t1
 
     roles = []
     for K, r in zip(Ks, runs, strict=True):
@@ -110,6 +119,10 @@ def run(out_dir: Path) -> list[Path]:
         ax_b.plot(Ka, minW, "o-", color="#D55E00", label=r"min $\eta_w$ (at $\eta_J=3$)")
         ax_b.plot(Ka, minJ * 10, "s-", color="#0072B2",
                   label=r"min $\eta_J\times 10$ (at $\eta_w=9$)")
+        # black crosses on the coloured markers: the prediction agrees to < 0.2 %
+        ax_b.plot(Ka, thW, "x--", color="k", lw=0.8, ms=7, mew=1.4)
+        ax_b.plot(Ka, thJ * 10, "x--", color="k", lw=0.8, ms=7, mew=1.4,
+                  label="theory (fixed points)")
         if np.isfinite(minW[0]):
             ax_b.plot(Ka, minW[0] * Ka / Ks[0], color="#D55E00", lw=0.7, ls=":",
                       label=r"$\propto K$")
@@ -165,6 +178,7 @@ def run(out_dir: Path) -> list[Path]:
         savefig(fig, out_dir / f"{name}.png", pdf=True)
     data = save_grid(out_dir / "data" / "overparameterization.nc", {"K": Ks},
                       {"min_eta_J": minJ, "min_eta_w": minW,
+                       "theory_min_eta_J": thJ, "theory_min_eta_w": thW,
                        "alpha_threshold": np.array([r["alpha_threshold"] for r in runs]),
                        "alpha_threshold_scaled": np.array([r["alpha_threshold"] for r in scaled]),
                        "eg_final": np.array([r["eg_final"] for r in runs])}, {})
@@ -174,6 +188,11 @@ def run(out_dir: Path) -> list[Path]:
         "min_eta_J_at_eta_w_9": minJ,
         "min_eta_w_at_eta_J_3": minW,
         "notes": [m["note"] for m in mins],
+        "theory_min_eta_J_at_eta_w_9": thJ,
+        "theory_min_eta_w_at_eta_J_3": thW,
+        "theory_rel_error_eta_J": thJ / minJ - 1.0,
+        "theory_rel_error_eta_w": thW / minW - 1.0,
+        "theory_wall_s": wall_theory,
         "default_rates": roles,
         "scaled_eta_w": [{"K": K, "alpha_threshold": r["alpha_threshold"],
                           "eg_final": r["eg_final"]} for K, r in zip(Ks, scaled_w, strict=True)],

@@ -68,7 +68,11 @@ __all__ = [
 ]
 
 ALGORITHMS = ("arm", "fo-anil", "anil", "maml", "fo-maml")
-ACTIVATIONS = ("erf", "linear")
+# the activations of teacherstudent.ode.integrals.backend (ACTIVATIONS there; a test keeps
+# the two in step: importing the backend here would load numba for every config check)
+ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sigmoid", "softplus", "gelu")
+#: backend.DEFAULT_QUADRATURE_ORDER (quadrature nodes per dimension, error ≤ 1e-10)
+DEFAULT_QUADRATURE_ORDER = 129
 READOUTS = ("sqrt", "none", "mean")
 SOLVERS = ("euler", "rk4", "dopri5")
 
@@ -80,7 +84,15 @@ class Config(dict):
 
 # The paper-like default run (issue 3): K = M = 3, FO-ANIL, eta_J = 3, eta_w = 9.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {"K": 3, "M": 3, "activation": "erf", "readout": "sqrt", "noise": 0.0},
+    "model": {
+        "K": 3,
+        "M": 3,
+        "activation": "erf",
+        "teacher_activation": None,  # None -> model.activation
+        "readout": "sqrt",
+        "noise": 0.0,
+        "quadrature_order": DEFAULT_QUADRATURE_ORDER,
+    },
     "tasks": {"head_mean": 0.0, "head_cov": 1.0, "gamma": 1.0, "teacher_overlap": 1.0},
     "algorithm": {
         "name": "fo-anil",
@@ -132,8 +144,10 @@ CHECKS: dict[str, dict[str, Check]] = {
         "K": pos_int,
         "M": pos_int,
         "activation": choice(ACTIVATIONS),
+        "teacher_activation": optional(choice(ACTIVATIONS)),
         "readout": choice(READOUTS),
         "noise": nonneg,
+        "quadrature_order": int_at_least(3),
     },
     "tasks": {
         "head_mean": number_or_array,
@@ -199,8 +213,18 @@ DOCS: dict[str, dict[str, str]] = {
     "model": {
         "K": "Hidden units of the student (the meta-learner), K.",
         "M": "Hidden units of the meta-teacher, M.",
-        "activation": 'Activation g of both networks: "erf" is g(z) = erf(z/√2), "linear" '
-        "is g(z) = z.",
+        "activation": 'Activation g of the student: "erf" is g(z) = erf(z/√2), "linear" '
+        'g(z) = z, "relu" max(0, z), "tanh", "sigmoid" 1/(1 + e^−z), "softplus" log(1 + e^z), '
+        '"gelu" z Φ(z). erf, linear and relu have closed-form (or exact one-dimensional) '
+        "Gaussian integrals; the others use quadrature (model.quadrature_order).",
+        "teacher_activation": "Activation of the (meta-)teacher, one of the names of "
+        "model.activation. Not set: the student's.",
+        "quadrature_order": "Quadrature nodes per dimension of the Gaussian integrals of "
+        "the quadrature activations (tanh, sigmoid, softplus, gelu): a trapezoid rule on "
+        "[−8, 8] in a whitened basis, every k-th node per axis by its scale. The default "
+        "gives ≤ 1e-12 for the 2-D integrals (I2, I3, J2) and ≤ 1e-11 for the 4-D ones (I4, "
+        "F4) of tanh, sigmoid and softplus, 1e-8 for the 4-D gelu ones. Ignored for erf, "
+        "linear and relu.",
         "readout": 'Scale of the output layers: "sqrt" s_K = 1/√K, s_M = 1/√M; "none" '
         's_K = s_M = 1; "mean" 1/K and 1/M. The student computes f(x) = s_K Σ_k w_k g(λ_k).',
         "noise": "Label noise σ: y = s_M Σ_n u_n g(ν_n) + σ ξ with ξ ~ N(0, 1).",
@@ -343,6 +367,8 @@ def load_config(
     alg = cfg["algorithm"]
     if alg["eta_0"] is None:
         alg["eta_0"] = alg["eta_J"]
+    if cfg["model"]["teacher_activation"] is None:
+        cfg["model"]["teacher_activation"] = cfg["model"]["activation"]
     run = cfg["run"]
     if run["save_alpha"] is not None and run["save_alpha"][-1] > run["alpha_max"]:
         raise ConfigError("run.save_alpha has values beyond run.alpha_max")

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.fits import bisect_log
 from .config import ConfigError, apply_overrides, load_config, read_toml
 
 __all__ = [
@@ -564,18 +565,8 @@ def _min_rate(job: tuple[dict[str, Any], str, dict[str, Any], list[float], int])
         r = _one((base, {**fixed, key: float(v)}, False))
         return math.isfinite(r.get("alpha_threshold", math.nan))
 
-    lo, hi = float(bracket[0]), float(bracket[1])
-    if ok(lo):
-        return {"min": lo, "note": "bracket low end already reaches the threshold"}
-    if not ok(hi):
-        return {"min": math.nan, "note": "bracket high end does not reach the threshold"}
-    for _ in range(steps):
-        mid = math.sqrt(lo * hi)
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return {"min": hi, "lo": lo, "note": ""}
+    x, lo, note = bisect_log(ok, bracket[0], bracket[1], steps)
+    return {"min": x, "note": note} if note else {"min": x, "lo": lo, "note": ""}
 
 
 def _warm() -> None:

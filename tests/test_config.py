@@ -18,7 +18,8 @@ from teacherstudent.config import (
 
 def test_defaults_are_the_paper_like_run():
     cfg = load_config(None)
-    assert cfg["model"] == {"K": 3, "M": 3, "activation": "erf", "readout": "sqrt", "noise": 0.0}
+    assert cfg["model"] == {"K": 3, "M": 3, "activation": "erf", "teacher_activation": "erf",
+                            "readout": "sqrt", "noise": 0.0, "quadrature_order": 129}
     alg = cfg["algorithm"]
     assert (alg["name"], alg["eta_J"], alg["eta_w"], alg["eta_0"]) == ("fo-anil", 3.0, 9.0, 3.0)
     assert alg["inner_steps"] == 1 and alg["train_size"] == math.inf and alg["val_size"] == math.inf
@@ -52,7 +53,9 @@ def test_shorthands_for_task_law():
         ({"model": {"K": 2.5}}, "model.K"),
         ({"model": {"Kx": 3}}, "model.Kx"),
         ({"modle": {"K": 3}}, "modle"),
-        ({"model": {"activation": "relu"}}, "model.activation"),
+        ({"model": {"activation": "swish"}}, "model.activation"),
+        ({"model": {"teacher_activation": "swish"}}, "model.teacher_activation"),
+        ({"model": {"quadrature_order": 1}}, "model.quadrature_order"),
         ({"algorithm": {"eta_J": -1.0}}, "algorithm.eta_J"),
         ({"algorithm": {"eta_w": "fast"}}, "algorithm.eta_w"),
         ({"algorithm": {"name": "sgd"}}, "algorithm.name"),

@@ -192,7 +192,7 @@ ODE = [
     C("ode save_alpha beyond alpha_max", ["ode", "run.toml", "-o", "x.nc",
                                           *_set("run.save_alpha=[1, 20]")],
       needle="run.save_alpha"),
-    C("ode unknown activation", ["ode", "-o", "x.nc", *_set("model.activation=relu")],
+    C("ode unknown activation", ["ode", "-o", "x.nc", *_set("model.activation=swish")],
       needle="model.activation"),
     C("ode -o its own config", "ode run.toml -o run.toml", needle=("run.toml", "own input")),
     C("ode -o foreign text", "ode run.toml -o notes.txt",

@@ -32,17 +32,28 @@ def _signature(fig: Figure):
 
 
 class _Saved:
-    """Records every Figure.savefig call (figure, path)."""
+    """Records every figure written (figure, path): Figure.savefig calls and the PNGs that
+    the shared style writes from one render (plotting.style._tight_png)."""
 
     def __init__(self, mp: pytest.MonkeyPatch):
+        from teacherstudent.plotting import style
+
         self.calls: list[tuple[Figure, str]] = []
         original = Figure.savefig
+        original_png = style._tight_png
 
         def spy(fig, fname, *args, **kwargs):
             self.calls.append((fig, str(fname)))
             return original(fig, fname, *args, **kwargs)
 
+        def spy_png(fig, path, *args, **kwargs):
+            written = original_png(fig, path, *args, **kwargs)
+            if written:
+                self.calls.append((fig, str(path)))
+            return written
+
         mp.setattr(Figure, "savefig", spy)
+        mp.setattr(style, "_tight_png", spy_png)
 
     def figure(self, path) -> Figure:
         hits = [f for f, p in self.calls if p == str(path)]
@@ -254,3 +265,39 @@ def test_cli_closes_its_figures(runs, tmp_path):
         # the second run replaces the first one's figure: --force (outputs rule)
         assert main(["plot", str(nc), "-o", str(tmp_path / "o.png"), "--force"]) == 0
     assert len(plt.get_fignums()) == before
+
+
+def _png(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).astype(int), dict(im.info)
+
+
+@pytest.mark.parametrize("title_y", [0.98, 1.15])
+def test_png_from_one_render_is_savefigs_tight_png(tmp_path, title_y):
+    """plotting.savefig writes a PNG from one render (cut to the tight box); it is the PNG
+    of Figure.savefig(bbox_inches="tight") up to a sub-pixel shift. A title above the
+    figure (title_y = 1.15) needs a larger canvas: then savefig itself writes it."""
+    with plt.rc_context(plotting.STYLE):
+        fig = plt.figure(figsize=(5, 3.5))
+        ax = fig.add_subplot()
+        x = np.logspace(-2, 3, 50)
+        ax.loglog(x, 1 / (1 + x), label=r"$\varepsilon_g$")
+        ax.set_xlabel(plotting.ALPHA_LABEL)
+        ax.set_ylabel(plotting.EG_LABEL)
+        ax.legend()
+        fig.suptitle("a title", y=title_y)
+    ours = plotting.savefig(fig, tmp_path / "ours.png", close=False)
+    fig.savefig(tmp_path / "ref.png", dpi=plotting.STYLE["savefig.dpi"], bbox_inches="tight")
+    plt.close(fig)
+    a, info = _png(ours)
+    b, _ = _png(tmp_path / "ref.png")
+    assert info["Software"] == "teacherstudent"  # the marker of our results
+    assert abs(a.shape[0] - b.shape[0]) <= 2 and abs(a.shape[1] - b.shape[1]) <= 2
+    h, w = min(a.shape[0], b.shape[0]) - 2, min(a.shape[1], b.shape[1]) - 2
+    best = min(np.abs(a[dy:dy + h, dx:dx + w] - b[1:1 + h, 1:1 + w]).mean()
+               for dy in range(3) for dx in range(3))
+    assert best < 8  # of 255: antialiasing at a sub-pixel shift, the same picture
+    blank = np.abs(a - 255).mean()  # negative control: the comparison sees the content
+    assert blank > 4 * best + 1

@@ -51,20 +51,54 @@ state); extra units do not enter ``S`` (see :func:`unit_roles` for what they do)
 the solver tolerance; ``NaN`` = never reached) is used; otherwise the first crossing of the
 saved ``ε(α)`` is interpolated linearly in ``(α, ln ε)``. With ``alpha_final`` a crossing after
 ``alpha_final`` counts as never (``NaN``).
+
+**Fixed points and stability.** :func:`fixed_points` and :func:`stability`
+(:mod:`teacherstudent.analysis.fixed_point_theory`, theory in ``theory/plateau.md``): fixed points
+of the drift by Newton's method, their spectra, kinds and zero modes; the escape rate of the
+plateau and the predicted α* (same definition as above) by matched asymptotics;
+:func:`floor_boundary`: where the error of the final fixed point crosses a threshold;
+:func:`predict_threshold`, :func:`rate_boundary`, :func:`minimal_eta_w`: the predicted time to
+the error threshold and the minimal learning rates of the phase diagrams.
 """
 
 from __future__ import annotations
 
 from .alignment import (
+    ODD_ACTIVATIONS,
     Alignment,
     align_units,
+    dataset_activation,
+    is_odd,
     normalized_overlaps,
     specialization,
     specialization_along,
     summarize,
     unit_roles,
 )
-from .fits import bootstrap_fit, bootstrap_indices, first_below, fit_power, tail_rate
+from .fits import (
+    bisect_log,
+    bootstrap_fit,
+    bootstrap_indices,
+    first_below,
+    fit_power,
+    tail_rate,
+)
+from .fixed_point_theory import (
+    FixedPoint,
+    FloorBoundary,
+    Jacobian,
+    RateBoundary,
+    Stability,
+    ThresholdPrediction,
+    continuation,
+    fixed_points,
+    floor_boundary,
+    jacobian,
+    minimal_eta_w,
+    predict_threshold,
+    rate_boundary,
+    stability,
+)
 from .trajectory import (
     Plateau,
     crossing_time,
@@ -86,6 +120,9 @@ __all__ = [
     "normalized_overlaps",
     "Alignment",
     "align_units",
+    "ODD_ACTIVATIONS",
+    "is_odd",
+    "dataset_activation",
     "specialization",
     "specialization_along",
     "unit_roles",
@@ -95,4 +132,19 @@ __all__ = [
     "bootstrap_fit",
     "tail_rate",
     "first_below",
+    "bisect_log",
+    "FixedPoint",
+    "Jacobian",
+    "Stability",
+    "fixed_points",
+    "stability",
+    "jacobian",
+    "continuation",
+    "FloorBoundary",
+    "floor_boundary",
+    "ThresholdPrediction",
+    "predict_threshold",
+    "RateBoundary",
+    "rate_boundary",
+    "minimal_eta_w",
 ]

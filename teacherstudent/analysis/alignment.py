@@ -1,5 +1,16 @@
 """Alignment of student to teacher units, specialization, and the scalar summary of a run
-(rules: :mod:`teacherstudent.analysis`)."""
+(rules: :mod:`teacherstudent.analysis`).
+
+**Signs and the activation.** ``(J_k, w_k) → (−J_k, −w_k)`` leaves the student's function
+unchanged only for an odd activation, ``g(−z) = −g(z)`` (erf, linear, tanh): then a unit
+with ``R_kn < 0`` is as specialised as one with ``R_kn > 0`` and units are matched on
+``|r_kn|`` with a sign per unit. For the other activations (relu, softplus, gelu, and
+sigmoid, which is odd only up to the constant ½ that a head without bias cannot absorb)
+``−J_k`` computes a different function: units are matched on the signed ``r_kn``
+(maximising ``Σ r``), every sign is +1, and S uses the signed overlaps. Only the student's
+activation decides (the symmetry acts on the student); pass it as ``activation``
+(datasets carry it in ``attrs["model.activation"]``).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +23,21 @@ from scipy.optimize import linear_sum_assignment
 
 from .trajectory import plateau, threshold_time
 
-
 # --------------------------------------------------------------------------- alignment
+#: Activations with g(−z) = −g(z) (see the module docstring for sigmoid).
+ODD_ACTIVATIONS = ("erf", "linear", "tanh")
+
+
+def is_odd(activation: str) -> bool:
+    """Whether ``g(−z) = −g(z)``: the sign flip of a student unit is a symmetry."""
+    return activation in ODD_ACTIVATIONS
+
+
+def dataset_activation(ds: Any) -> str:
+    """The student's activation of a result (``attrs["model.activation"]``, default erf)."""
+    return str(getattr(ds, "attrs", {}).get("model.activation", "erf"))
+
+
 def normalized_overlaps(R: Any, Q: Any | None = None, T: Any | None = None) -> np.ndarray:
     """``r_kn = R_kn / √(Q_kk T_nn)`` (Q or T missing: their diagonal is taken as 1)."""
     R = np.asarray(R, dtype=float)
@@ -31,7 +55,8 @@ class Alignment:
     teacher_of: np.ndarray  # (K,) assigned teacher unit, -1 for extra student units
     student_of: np.ndarray  # (M,) assigned student unit, -1 for unpaired teacher units
     nearest: np.ndarray  # (K,) argmax_n |r_kn| for every student unit
-    sign: np.ndarray  # (K,) ±1: sign of R at the assigned (extras: nearest) teacher unit
+    sign: np.ndarray  # (K,) ±1: sign of R at the assigned (extras: nearest) teacher unit;
+    # all +1 for an activation that is not odd
     overlap: np.ndarray  # (K, M) normalised overlaps r_kn
     extra: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (K,) bool
 
@@ -60,18 +85,32 @@ class Alignment:
         return (self.sign[:, None] * self.overlap)[self.order]
 
 
-def align_units(R: Any, Q: Any | None = None, T: Any | None = None) -> Alignment:
-    """Hungarian alignment of student to teacher units on ``|r_kn|`` (module rules)."""
+def align_units(
+    R: Any, Q: Any | None = None, T: Any | None = None, activation: str = "erf"
+) -> Alignment:
+    """Hungarian alignment of student to teacher units (module rules): on ``|r_kn|`` with a
+    sign per unit for an odd student ``activation``, on the signed ``r_kn`` otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> R = np.array([[-0.9, 0.1], [0.0, 0.5]])
+    >>> align_units(R).sign.tolist(), align_units(R, activation="relu").teacher_of.tolist()
+    ([-1.0, 1.0], [1, 0])
+    """
     r = normalized_overlaps(R, Q, T)
     K, M = r.shape
-    rows, cols = linear_sum_assignment(np.abs(r), maximize=True)
+    score = np.abs(r) if is_odd(activation) else r
+    rows, cols = linear_sum_assignment(score, maximize=True)
     teacher_of = np.full(K, -1, dtype=int)
     student_of = np.full(M, -1, dtype=int)
     teacher_of[rows] = cols
     student_of[cols] = rows
-    nearest = np.argmax(np.abs(r), axis=1).astype(int)
+    nearest = np.argmax(score, axis=1).astype(int)
     ref = np.where(teacher_of >= 0, teacher_of, nearest)
     sign = np.where(r[np.arange(K), ref] < 0, -1.0, 1.0)
+    if not is_odd(activation):
+        sign = np.ones(K)
     return Alignment(
         teacher_of=teacher_of,
         student_of=student_of,
@@ -82,12 +121,16 @@ def align_units(R: Any, Q: Any | None = None, T: Any | None = None) -> Alignment
     )
 
 
-def specialization(R: Any, Q: Any | None = None, T: Any | None = None) -> float:
+def specialization(
+    R: Any, Q: Any | None = None, T: Any | None = None, activation: str = "erf"
+) -> float:
     """The specialization order parameter S of one state.
 
     Student units are matched to teacher units by the Hungarian assignment on the normalised
     overlaps ``|r_kn|``, ``r = R_kn / √(Q_kk T_nn)``; S is the mean ``|r|`` of the matched
-    pairs minus the mean ``|r|`` between the other matched units.
+    pairs minus the mean ``|r|`` between the other matched units. For a student activation
+    that is not odd (relu, sigmoid, softplus, gelu) the signed ``r`` replaces ``|r|``: a unit
+    anti-aligned with its teacher unit computes a different function (module docstring).
 
     Parameters
     ----------
@@ -95,6 +138,8 @@ def specialization(R: Any, Q: Any | None = None, T: Any | None = None) -> float:
         ``(K, M)`` student–teacher overlaps.
     Q, T : array_like, optional
         ``(K, K)`` and ``(M, M)`` overlaps for the normalisation (default: identity).
+    activation : str
+        The student's activation (``model.activation``); decides whether signs count.
 
     Returns
     -------
@@ -106,12 +151,16 @@ def specialization(R: Any, Q: Any | None = None, T: Any | None = None) -> float:
     >>> import numpy as np
     >>> specialization(np.array([[0.0, 1.0], [-1.0, 0.0]]))
     1.0
+    >>> specialization(np.array([[0.0, 1.0], [-1.0, 0.0]]), activation="relu")
+    0.0
     """
-    al = align_units(R, Q, T)
+    al = align_units(R, Q, T, activation)
     pairs = [(int(al.student_of[n]), n) for n in range(al.M) if al.student_of[n] >= 0]
     ks = [k for k, _ in pairs]
     ns = [n for _, n in pairs]
-    block = np.abs(al.overlap[np.ix_(ks, ns)])
+    block = al.overlap[np.ix_(ks, ns)]
+    if is_odd(activation):
+        block = np.abs(block)
     P = len(pairs)
     diag = float(np.mean(np.diagonal(block)))
     if P == 1:
@@ -121,18 +170,22 @@ def specialization(R: Any, Q: Any | None = None, T: Any | None = None) -> float:
 
 
 def specialization_along(ds: Any) -> np.ndarray:
-    """S(α) of a dataset (assignment recomputed at every saved α)."""
+    """S(α) of a dataset (assignment recomputed at every saved α; the student's activation
+    from ``attrs["model.activation"]``)."""
+    act = dataset_activation(ds)
     R = np.asarray(ds["R"].values)
     Q = np.asarray(ds["Q"].values) if "Q" in ds else None
     T = np.asarray(ds["T"].values) if "T" in ds else None
     out = np.full(R.shape[0], np.nan)
     for i in range(R.shape[0]):
         if np.all(np.isfinite(R[i])) and (Q is None or np.all(np.isfinite(Q[i]))):
-            out[i] = specialization(R[i], None if Q is None else Q[i], T)
+            out[i] = specialization(R[i], None if Q is None else Q[i], T, act)
     return out
 
 
-def unit_roles(R: Any, Q: Any, T: Any | None = None, share: float = 0.5) -> dict[str, Any]:
+def unit_roles(
+    R: Any, Q: Any, T: Any | None = None, share: float = 0.5, activation: str = "erf"
+) -> dict[str, Any]:
     """What every student unit does in one state (for K > M: the extra units).
 
     Returns ``teacher_of``, ``nearest``, ``extra``, ``sign``, ``norm`` (``√Q_kk``),
@@ -140,8 +193,8 @@ def unit_roles(R: Any, Q: Any, T: Any | None = None, share: float = 0.5) -> dict
     have ``|r_kn| > share``) and ``cos_students`` (``Q_kl/√(Q_kk Q_ll)``).
     """
     Q = np.asarray(Q, dtype=float)
-    al = align_units(R, Q, T)
-    r = np.abs(al.overlap)
+    al = align_units(R, Q, T, activation)
+    r = np.abs(al.overlap) if is_odd(activation) else al.overlap
     norm = np.sqrt(np.clip(np.diagonal(Q), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         cos = np.nan_to_num(Q / np.outer(norm, norm))
@@ -212,5 +265,5 @@ def summarize(
     if "R" in ds and last >= 0:
         Q = ds["Q"].values[last] if "Q" in ds else None
         T = ds["T"].values if "T" in ds else None
-        out["S_final"] = specialization(ds["R"].values[last], Q, T)
+        out["S_final"] = specialization(ds["R"].values[last], Q, T, dataset_activation(ds))
     return out

@@ -132,3 +132,44 @@ def first_below(values: Any, times: Any, level: float) -> float:
     """
     idx = np.flatnonzero(np.asarray(values) < level)
     return float(np.asarray(times)[idx[0]]) if idx.size else float("nan")
+
+
+# --------------------------------------------------------------------------- bisection
+def bisect_log(ok: Any, lo: float, hi: float, steps: int) -> tuple[float, float, str]:
+    """Smallest ``x`` in ``[lo, hi]`` with ``ok(x)``, by bisection in ``ln x`` (``ok`` assumed
+    monotone: False below some ``x``, True above), e.g. a minimal learning rate.
+
+    Parameters
+    ----------
+    ok : callable
+        ``ok(x) -> bool``.
+    lo, hi : float
+        The bracket (> 0).
+    steps : int
+        Bisection steps.
+
+    Returns
+    -------
+    (float, float, str)
+        ``(x, x_fail, note)``: the smallest succeeding value found and the largest failing
+        one (their ratio is ``(hi/lo)^(2^-steps)``); ``(lo, nan, note)`` when ``ok(lo)``,
+        ``(nan, nan, note)`` when not ``ok(hi)``.
+
+    Examples
+    --------
+    >>> x, x_fail, _ = bisect_log(lambda v: v >= 2.0, 1.0, 4.0, 20)
+    >>> x_fail < 2.0 <= x < 2.0 * (1 + 1e-5)
+    True
+    """
+    lo, hi = float(lo), float(hi)
+    if ok(lo):
+        return lo, math.nan, "bracket low end already reaches the threshold"
+    if not ok(hi):
+        return math.nan, math.nan, "bracket high end does not reach the threshold"
+    for _ in range(int(steps)):
+        mid = math.sqrt(lo * hi)
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, lo, ""

@@ -30,6 +30,7 @@ COMMANDS = {
     "sweep": ("teacherstudent.cli.sweep", "grids of runs on Dask, resumable"),
     "plot": ("teacherstudent.cli.plot", "figures from a result file"),
     "linear": ("teacherstudent.cli.linear", "linear representation learning dynamics"),
+    "stability": ("teacherstudent.cli.stability", "plateau fixed point, escape rate, predicted α*"),
     "reproduce": ("teacherstudent.cli.reproduce", "run the gallery studies of ./simulations"),
     "config": ("teacherstudent.cli.config", "print the defaults, write a template, explain a key"),
 }

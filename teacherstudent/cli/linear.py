@@ -20,7 +20,7 @@ import numpy as np
 from ..config import ConfigError, parse_overrides
 from .common import add_force, report
 
-HELP = "linear representation learning dynamics (ARM, ANIL, MAML, FedAvg, …)"
+HELP = "linear representation learning dynamics (ARM, ANIL, MAML, FedAvg, meta-LoRA, …)"
 
 __all__ = ["HELP", "add_arguments", "main"]
 
@@ -49,9 +49,15 @@ def _summary(ds) -> str:
         f"{'algorithm':<10s} {'dist (median)':>14s} {'dist (max)':>11s} "
         f"{'post_error':>11s} {'diverged':>9s}",
     ]
+    from ..linear.config import LORA_ALGORITHMS
+
+    lora = [a for a in ds.algorithm.values if a in LORA_ALGORITHMS]
     for alg in ds.algorithm.values:
         d = last.dist.sel(algorithm=alg).values
         e = last.post_error.sel(algorithm=alg).values
+        if alg in lora:  # the multi-output model: ‖A − A_*‖_F and the rank-r error
+            d = last.base_dist.sel(algorithm=alg).values
+            e = last.lora_error.sel(algorithm=alg).values
         ndiv = int((ds.diverged_round.sel(algorithm=alg) >= 0).sum())
         with np.errstate(all="ignore"):
             lines.append(
@@ -60,7 +66,19 @@ def _summary(ds) -> str:
                 f"{np.nanmedian(e) if np.isfinite(e).any() else np.nan:>11.3e} "
                 f"{ndiv:>5d}/{d.size}"
             )
+    if lora:
+        lines.append(f"({', '.join(lora)}: ‖A − A_*‖_F in the dist columns, the error after "
+                     "rank-r adaptation in post_error)")
     return "\n".join(lines)
+
+
+def _panels(ds) -> tuple[str, ...]:
+    """The figure's metrics: those of the representation model and/or of arm-/meta-lora."""
+    from ..linear.config import LORA_ALGORITHMS
+
+    algs = set(ds.algorithm.values)
+    out = ("dist", "post_error") if algs - set(LORA_ALGORITHMS) else ()
+    return out + (("base_dist", "lora_error") if algs & set(LORA_ALGORITHMS) else ())
 
 
 def main(args: argparse.Namespace) -> int:
@@ -85,7 +103,9 @@ def main(args: argparse.Namespace) -> int:
             from ..plotting import plt
             from ..plotting.linear import plot_linear
 
-            written.append(write_figure(lambda p: plt.close(plot_linear(ds, p)), png))
+            panels = _panels(ds)
+            written.append(write_figure(
+                lambda p: plt.close(plot_linear(ds, p, variables=panels)), png))
     except KeyboardInterrupt:
         report("linear", f"interrupted after the run; its dataset is in {written[0]}")
         return 130

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .common import add_force, report
 
 HELP = "integrate the order-parameter ODEs (built-in default: the paper-like FO-ANIL run)"
@@ -100,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
     from ..config import ConfigError, load_config, parse_overrides
     from ..dataset import load
     from ..interrupts import EXIT_INTERRUPTED
-    from ..ode import extend, integrate
+    from ..ode import extend, integrate_table
     from ..ode.solvers import INTERRUPTED
     from ..outputs import check_output
     from .common import write_dataset, write_figure
@@ -138,8 +140,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if previous is not None:
             ds = extend(previous, progress=progress, **overrides)
-        else:
-            ds = integrate(cfg, progress=progress)
+        else:  # plain arrays: xarray (and the dask it imports) only if the figure needs it
+            ds = integrate_table(cfg, progress=progress)
     finally:
         progress.close()
     out = write_dataset(ds, out)
@@ -155,9 +157,10 @@ def main(args: argparse.Namespace) -> int:
         if fig_path is not None:
             from ..plotting import plot_ode, plt
 
-            fig_path = write_figure(lambda p: plt.close(plot_ode(ds, p)), fig_path)
+            dataset = ds.to_xarray() if previous is None else ds
+            fig_path = write_figure(lambda p: plt.close(plot_ode(dataset, p)), fig_path)
         if not args.quiet:
-            _summary(ds, out, fig_path)
+            _summary(ds.attrs, np.asarray(ds["eg"]), out, fig_path)
     except KeyboardInterrupt:
         report("ode", f"interrupted after the run; its dataset is in {out}")
         return EXIT_INTERRUPTED
@@ -168,11 +171,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(ds, out: Path, fig: Path | None) -> None:
+def _summary(a, eg: np.ndarray, out: Path, fig: Path | None) -> None:
+    """The table of the run's settings and results on stdout (``a``: its attributes)."""
     from rich.console import Console
     from rich.table import Table
 
-    a = ds.attrs
     console = Console(file=sys.stdout)
     t = Table(title=f"teacherstudent ode — {a['algorithm.name']}", show_header=False)
     t.add_row("K, M", f"{a['model.K']}, {a['model.M']}")
@@ -182,9 +185,8 @@ def _summary(ds, out: Path, fig: Path | None) -> None:
     )
     t.add_row("status", a["message"])
     t.add_row("alpha reached", f"{a['alpha_reached']:.6g}")
-    eg = ds.eg.values
     t.add_row("eg (start → end)", f"{eg[0]:.6g} → {eg[-1]:.6g}")
-    t.add_row("min eg", f"{float(ds.eg.min()):.6g}")
+    t.add_row("min eg", f"{np.nanmin(eg):.6g}")
     if a.get("alpha_threshold") == a.get("alpha_threshold"):  # not NaN
         t.add_row(f"alpha(eg ≤ {a['run.eg_threshold']})", f"{a['alpha_threshold']:.6g}")
     t.add_row("steps / evaluations", f"{a['n_accepted']} / {a['nfev']}")

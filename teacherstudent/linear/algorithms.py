@@ -23,6 +23,16 @@ local), ``β`` (outer); ``s`` = ``inner_steps``, ``τ`` = ``tau``; ``⟨·⟩`` 
   ``θ ← θ − β ⟨θ − θ_{i,τ}⟩/α`` (``β = α`` gives FedAvg; ``τ = 1`` gives ARM).
 - **fedrep**: ``τ`` local head steps from ``w`` (fixed, no global head is learnt), then the
   averaged representation step ``B ← B − β ⟨∇_B f_i(B, w_{i,τ})⟩``.
+- **arm-lora / meta-lora** (the multi-output model ``ŷ = Ax`` of :mod:`.lora`; the first
+  argument of the update is ``A``, the head ``w`` has no columns): retraining
+  ``A ← A − β ⟨∇f_i(A)⟩`` on the pooled tasks, and meta-learning with the rank-``r`` inner loop
+  ``A ← A − β ⟨∇_A f_i^out(A + Δ_s(A))⟩`` (:func:`.lora.lora_meta_gradient`).
+- **tr-maml** (task-robust MAML over the task groups ``group_means``): the MAML update with
+  the group average replaced by ``Σ_g p_g ∇L_g``, ``p_g ∝ q_g exp(L_g/ε)``
+  (:func:`group_weights`; ``L_g`` this round's post-adaptation outer loss of group ``g``): a
+  gradient step on ``ε log Σ_g q_g exp(L_g/ε)``, the entropy-regularised maximum of the
+  post-adaptation loss over the distributions ``p`` of tasks over groups.  One group, or
+  ``ε → ∞``: MAML.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .lora import lora_meta_gradient, pooled_gradient
 from .model import (
     TaskLoss,
     apply,
@@ -49,6 +60,7 @@ __all__ = [
     "inner_loop",
     "meta_gradient",
     "imaml_gradient",
+    "group_weights",
     "UPDATES",
     "META_GRADIENTS",
 ]
@@ -61,6 +73,8 @@ class Rates:
     inner_steps: int = 1
     tau: int = 2
     imaml_lambda: float = 1.0
+    lora_rank: int = 1
+    tr_temperature: float = 0.02
 
 
 def meta_gradient(
@@ -72,15 +86,19 @@ def meta_gradient(
     steps: int,
     adapt_B: bool,
     exact: bool,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Task-averaged meta-gradient of ``f_i^out(θ_s(B, w))`` for ANIL / MAML and FO variants.
 
     ``adapt_B``: MAML (inner loop on ``B`` and ``w``) vs ANIL (head only); ``exact``: full
-    reverse accumulation through the inner loop vs first order.  Returns ``(∇_B, ∇_w)`` of
-    shapes ``(S, d, k')``, ``(S, k')``.
+    reverse accumulation through the inner loop vs first order; ``weights`` ``(S, n)``: the
+    average ``⟨c_i ∇f_i^out⟩`` (the backward pass is linear in the outer residual, which is
+    scaled by ``c_i``).  Returns ``(∇_B, ∇_w)`` of shapes ``(S, d, k')``, ``(S, k')``.
     """
     traj, Bs, ws = inner_loop(inner, B, w, alpha, steps, adapt_B)
     r_out = residual(outer, Bs, ws)
+    if weights is not None:
+        r_out = r_out * weights[..., None]
     LB, lw = gradient(Bs, ws, r_out)
     if not exact:
         return LB.mean(), lw.mean(axis=1)
@@ -172,6 +190,45 @@ def _fedrep(B, w, batch, rates):
     return B - rates.beta * GB.mean(), w
 
 
+def _arm_lora(A, w, batch, rates):
+    return A - rates.beta * pooled_gradient(A, batch.pooled), w
+
+
+def _meta_lora(A, w, batch, rates):
+    G = lora_meta_gradient(A, batch.inner, batch.outer, rates.alpha, rates.inner_steps,
+                           rates.lora_rank)
+    return A - rates.beta * G, w
+
+
+def group_weights(losses: np.ndarray, groups: np.ndarray | None,
+                  temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""TR-MAML's distribution over the task groups and the per-task weights it gives.
+
+    ``p_g ∝ q_g exp(L_g/ε)`` with ``q_g = n_g/n`` and ``L_g`` the mean of ``losses`` ``(S, n)``
+    over the tasks of group ``g``: the maximiser of ``Σ_g p_g L_g − ε KL(p‖q)`` over the
+    simplex, whose value ``F_ε = ε log Σ_g q_g exp(L_g/ε)`` has gradient ``Σ_g p_g ∇L_g``.
+    Returns ``p`` ``(S, G)`` and ``c`` ``(S, n)`` with ``⟨c_i ∇f_i⟩ = Σ_g p_g ∇L_g``
+    (``c_i = n p_g / n_g``; all ones for one group).
+    """
+    S, n = losses.shape
+    if groups is None:
+        return np.ones((S, 1)), np.ones((S, n))
+    counts = np.bincount(groups)
+    L = np.stack([losses[:, groups == g].mean(axis=1) for g in range(counts.size)], axis=1)
+    z = np.log(counts / n) + L / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p, (n * p / counts)[:, groups]
+
+
+def _tr_maml(B, w, batch, rates):
+    _, Bs, ws = inner_loop(batch.inner, B, w, rates.alpha, rates.inner_steps, adapt_B=True)
+    _, c = group_weights(batch.outer.value(Bs, ws), batch.groups, rates.tr_temperature)
+    GB, gw = meta_gradient(B, w, batch.inner, batch.outer, rates.alpha, rates.inner_steps,
+                           adapt_B=True, exact=True, weights=c)
+    return B - rates.beta * GB, w - rates.beta * gw
+
+
 UPDATES: dict[str, Update] = {
     "arm": _arm,
     "dsgd": _dsgd,
@@ -183,6 +240,9 @@ UPDATES: dict[str, Update] = {
     "fedavg": _fedavg,
     "reptile": _reptile,
     "fedrep": _fedrep,
+    "arm-lora": _arm_lora,
+    "meta-lora": _meta_lora,
+    "tr-maml": _tr_maml,
 }
 
 #: (adapt_B, exact) of the inner-loop meta-gradients, by algorithm name.

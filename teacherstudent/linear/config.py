@@ -36,7 +36,7 @@ from ..validation import (
     validate_table,
 )
 
-__all__ = ["ALGORITHMS", "DEFAULTS", "CHECKS", "DOCS", "load_config", "seed_ids",
+__all__ = ["ALGORITHMS", "LORA_ALGORITHMS", "DEFAULTS", "CHECKS", "DOCS", "load_config", "seed_ids",
            "head_mean_vector"]
 
 #: Meta-learning algorithms (inner loop ``inner_steps``) and federated ones (``tau`` local steps).
@@ -51,7 +51,12 @@ ALGORITHMS = (
     "fedavg",
     "dsgd",
     "fedrep",
+    "arm-lora",
+    "meta-lora",
+    "tr-maml",
 )
+#: The algorithms of the multi-output model ``ŷ = Ax`` with rank-r adaptation (:mod:`.lora`).
+LORA_ALGORITHMS = ("arm-lora", "meta-lora")
 INITS = ("random", "near")
 
 DEFAULTS: dict[str, Any] = {
@@ -79,6 +84,11 @@ DEFAULTS: dict[str, Any] = {
     "imaml_lambda": "auto",
     "record_every": 1,
     "test_tasks": 32,
+    "lora_rank": None,  # None -> k
+    "lora_shift": 1.0,
+    "group_means": [],  # [] -> one group, the head law of head_mean / mu
+    "group_tasks": [],
+    "tr_temperature": 0.02,
     "check_size": True,  # refuse runs estimated not to fit in memory or to take > 6 h
 }
 
@@ -134,6 +144,26 @@ def _lambda(key: str, v: Any) -> str | float:
     return positive(key, v)
 
 
+@described("list of numbers", "finite; may be empty")
+def _number_list(key: str, v: Any) -> list[float]:
+    """A (possibly empty) list of finite numbers."""
+    if not isinstance(v, (list, tuple)) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
+    ):
+        raise ConfigError(f"{key} must be a list of finite numbers, got {v!r}")
+    return [float(x) for x in v]
+
+
+@described("list of integers", "each ≥ 1; may be empty")
+def _count_list(key: str, v: Any) -> list[int]:
+    """A (possibly empty) list of integers ``>= 1``."""
+    if not isinstance(v, (list, tuple)) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v
+    ):
+        raise ConfigError(f"{key} must be a list of integers >= 1, got {v!r}")
+    return [int(x) for x in v]
+
+
 CHECKS = {
     "d": pos_int,
     "k": pos_int,
@@ -159,6 +189,11 @@ CHECKS = {
     "imaml_lambda": _lambda,
     "record_every": pos_int,
     "test_tasks": int_at_least(0),
+    "lora_rank": _optional_size,
+    "lora_shift": nonneg,
+    "group_means": _number_list,
+    "group_tasks": _count_list,
+    "tr_temperature": positive,
     "check_size": boolean,
 }
 
@@ -167,7 +202,8 @@ CHECKS = {
 #: config --explain`` read it, with :data:`DEFAULTS` and the checks of :data:`CHECKS`).
 DOCS: dict[str, str] = {
     "d": "Input dimension d: x ~ N(0, I_d).",
-    "k": "Rank k of the ground-truth representation B_* (d×k, orthonormal columns).",
+    "k": "Rank k of the ground-truth representation B_* (d×k, orthonormal columns); for "
+    "arm-lora / meta-lora the rank of the task perturbations.",
     "k_model": "Columns k' of the learnt representation B (d×k', k ≤ k' ≤ d). Not set: k.",
     "n_tasks": "n, the tasks of one round.",
     "m_in": 'Samples per task the inner loop adapts on ("inf": the population loss); '
@@ -181,7 +217,8 @@ DOCS: dict[str, str] = {
     "alpha": "α, the inner (adaptation) or local step size. Not the time α = tasks/N of "
     "the nonlinear model.",
     "beta": "β, the outer (meta or server) step size.",
-    "inner_steps": "Inner steps of anil, fo-anil, maml and fo-maml.",
+    "inner_steps": "Inner steps of anil, fo-anil, maml, fo-maml and meta-lora (and of the "
+    "rank-r adaptation the lora metrics evaluate).",
     "tau": "τ, the local steps of fedavg and reptile and the head steps of fedrep.",
     "rounds": "Rounds (outer updates) of each run.",
     "algorithms": "The algorithms to run: the dataset's algorithm dimension.",
@@ -196,6 +233,19 @@ DOCS: dict[str, str] = {
     "imaml_lambda": 'Regularisation λ of the iMAML inner problem ("auto": 1/α).',
     "record_every": "Record the metrics every that many rounds (the last round always).",
     "test_tasks": "Fixed test heads per seed for post_error_full (0: not computed).",
+    "lora_rank": "Rank r of the adaptation of arm-lora and meta-lora (r ≤ d; r = d: "
+    "full-rank adaptation, meta-lora = MAML on all parameters). Not set: k.",
+    "lora_shift": "Size ς of the task perturbations of arm-lora / meta-lora: A_i^* = A_* + "
+    "(ς/d) G_i G_iᵀ with G_i a d×k Gaussian matrix (rank k, mean ς(k/d) I).",
+    "group_means": "Task groups: the head mean of each group, θ̄_g = v_g·(1, …, 1) (heads "
+    "θ ~ N(θ̄_g, diag(1, …, 1, μ²))); [] : one group with head_mean. The worst_error and "
+    "mean_error metrics, and the weights of tr-maml, are over these groups.",
+    "group_tasks": "Tasks of each group in every round (one count ≥ 1 per entry of "
+    "group_means, summing to n_tasks); their shares q_g = n_g/n_tasks are the task "
+    "distribution MAML averages over.",
+    "tr_temperature": "ε of tr-maml: group weights p_g ∝ q_g exp(L_g/ε) from this round's "
+    "post-adaptation group losses L_g (the entropy-regularised maximum over task "
+    "distributions; ε → 0: the worst group, ε → ∞: MAML).",
     "check_size": "Refuse, before any work, a run estimated not to fit in memory or to take "
     "more than 6 h (false: run it anyway).",
 }
@@ -260,6 +310,24 @@ def load_config(
             f"in col(B_*)^⊥); got d = {p['d']}, k = {p['k']}, k_model = {p['k_model']}"
         )
     head_mean_vector(p)  # shape check
+    if p["lora_rank"] is None:
+        p["lora_rank"] = p["k"]
+    if p["lora_rank"] > p["d"]:
+        raise ConfigError(f"linear.lora_rank must be <= linear.d = {p['d']}, "
+                          f"got {p['lora_rank']}")
+    if p["task_pool"] > 0 and any(a in LORA_ALGORITHMS for a in p["algorithms"]):
+        raise ConfigError("linear.task_pool must be 0 with arm-lora / meta-lora (fresh task "
+                          f"perturbations every round), got {p['task_pool']}")
+    if len(p["group_tasks"]) != len(p["group_means"]):
+        raise ConfigError(
+            f"linear.group_tasks must have one count per entry of linear.group_means "
+            f"({len(p['group_means'])}), got {p['group_tasks']}"
+        )
+    if p["group_tasks"] and sum(p["group_tasks"]) != p["n_tasks"]:
+        raise ConfigError(f"linear.group_tasks must sum to linear.n_tasks = {p['n_tasks']}, "
+                          f"got {p['group_tasks']} (sum {sum(p['group_tasks'])})")
+    if p["group_means"] and p["task_pool"] > 0:
+        raise ConfigError("linear.task_pool must be 0 with task groups (linear.group_means)")
     return {"linear": p}
 
 

@@ -22,6 +22,16 @@ Closed forms:
   ``W'(a) = −α(−a) c^{2(L−1)} = a`` for every ``a``: ``ℒ_MAML = σ²/2``, exact one-step
   adaptation.  The upper layers set the effective inner rate ``α Σ_l P_l²`` of the product.
 
+KFO (a learned preconditioner of the adaptation gradient, Kronecker-factored ``L ∇ R``; for
+the ``1×1`` weight of the shallow model the factors are scalars ``l``, ``r``): one inner step
+``w' = w − α l r ∂ℒ_a/∂w`` gives ``W' − a = (1 − αlr)(w − a)`` and
+
+    ℒ_KFO(w, l, r) = ½ (1 − αlr)² ((w − m)² + s²) + σ²/2,
+
+zero excess at ``αlr = 1`` for every ``w``: the meta-learnt preconditioner repairs the
+shallow model (``l = r = 1`` is the shallow model).  :func:`meta_train` with
+``model="kfo"`` trains ``(w, l, r)``.
+
 The loss is written in torch (float64) so that :func:`meta_train` differentiates the closed
 form exactly with autograd.
 """
@@ -42,6 +52,7 @@ __all__ = [
     "exact_adapter",
     "meta_train",
     "effective_rate",
+    "kfo_post_adaptation_loss",
 ]
 
 
@@ -91,6 +102,14 @@ def post_adaptation_loss(
     return 0.5 * (c[:, None] * c[None, :] * M[idx[:, None] + idx[None, :]]).sum() + 0.5 * noise**2
 
 
+def kfo_post_adaptation_loss(
+    params, alpha: float, mean: float, std: float, noise: float = 0.0
+) -> torch.Tensor:
+    """``ℒ_KFO(w, l, r) = ½(1 − αlr)²((w − m)² + s²) + σ²/2`` for ``params = (w, l, r)``."""
+    w, left, right = torch.as_tensor(params, dtype=torch.float64)
+    return 0.5 * (1 - alpha * left * right) ** 2 * ((w - mean) ** 2 + std**2) + 0.5 * noise**2
+
+
 def shallow_floor(alpha: float, std: float, noise: float = 0.0) -> float:
     """``min_w ℒ_MAML`` of the shallow model: ``½(1 − α)² s² + σ²/2``."""
     return 0.5 * (1 - alpha) ** 2 * std**2 + 0.5 * noise**2
@@ -122,16 +141,23 @@ def meta_train(
     mean: float,
     std: float,
     noise: float = 0.0,
+    model: str = "chain",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient descent of rate ``β`` on ``ℒ_MAML`` (exact expectation over tasks).
 
-    Returns the loss ``(steps + 1,)`` (NaN after a divergence) and the weights ``(steps + 1, L)``.
+    ``model``: ``"chain"`` (``w0`` the ``L`` layers) or ``"kfo"`` (``w0 = (w, l, r)``, the
+    shallow model with a learned preconditioner, :func:`kfo_post_adaptation_loss`).
+    Returns the loss ``(steps + 1,)`` (NaN after a divergence) and the parameters
+    ``(steps + 1, len(w0))``.
     """
+    if model not in ("chain", "kfo"):
+        raise ValueError(f"model must be 'chain' or 'kfo', got {model!r}")
+    objective = post_adaptation_loss if model == "chain" else kfo_post_adaptation_loss
     w = torch.tensor(np.asarray(w0, dtype=float), dtype=torch.float64, requires_grad=True)
     losses = np.full(steps + 1, np.nan)
     weights = np.full((steps + 1, w.shape[0]), np.nan)
     for t in range(steps + 1):
-        loss = post_adaptation_loss(w, alpha, mean, std, noise)
+        loss = objective(w, alpha, mean, std, noise)
         if not math.isfinite(loss.item()) or loss.item() > 1e12:
             break
         losses[t] = loss.item()

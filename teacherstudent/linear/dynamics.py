@@ -20,10 +20,12 @@ import xarray as xr
 from .. import resources
 from ..dataset import provenance
 from .algorithms import UPDATES, Rates
-from .config import load_config, seed_ids
+from .config import LORA_ALGORITHMS, load_config, seed_ids
+from .lora import LoraStream, lora_metrics, lora_state
 from .metrics import cover_distance, gram_spectrum, orthonormal_basis, principal_angle_distance
+from .model import SampleLoss, apply, inner_loop
 from .population import full_adaptation_error, post_adaptation_error
-from .tasks import InitialState, TaskLaw, TaskStream, initial_state
+from .tasks import InitialState, TaskLaw, TaskStream, group_head_means, initial_state
 
 __all__ = ["run", "rates_of", "recorded_rounds", "simulate_algorithm", "VARIABLES",
            "estimate", "check_size", "divergence_message"]
@@ -44,7 +46,18 @@ VARIABLES = {
     "steps of rate α (noise σ²/2 not included)",
     "post_error_full": "mean excess risk on test_tasks fixed test tasks after inner_steps "
     "population GD steps of rate α on B and w (MAML's adaptation)",
+    "lora_error": "arm-lora / meta-lora: mean excess risk ½‖A + Δ_s − A_i^*‖_F² on test_tasks "
+    "fixed test tasks after inner_steps rank-r projected GD steps of rate α",
+    "lora_opt_error": "arm-lora / meta-lora: mean best rank-r excess risk "
+    "½ Σ_{l>r} σ_l²(A_i^* − A) on the test tasks (Eckart–Young)",
+    "base_dist": "arm-lora / meta-lora: distance ‖A − A_*‖_F to the optimal base",
+    "worst_error": "largest over the task groups of the mean excess risk on test_tasks fixed "
+    "test tasks of the group after inner_steps GD steps on B and w (on m_in fixed samples "
+    "per test task, or the population loss; = post_error_full without groups)",
+    "mean_error": "the same averaged over the groups with their shares q_g = n_g/n_tasks",
 }
+#: The variables of each model (the others are NaN for its algorithms).
+LORA_VARIABLES = ("lora_error", "lora_opt_error", "base_dist")
 
 
 def rates_of(p: Mapping[str, Any]) -> Rates:
@@ -55,6 +68,8 @@ def rates_of(p: Mapping[str, Any]) -> Rates:
         inner_steps=p["inner_steps"],
         tau=p["tau"],
         imaml_lambda=1.0 / p["alpha"] if lam == "auto" else float(lam),
+        lora_rank=p["lora_rank"],
+        tr_temperature=p["tr_temperature"],
     )
 
 
@@ -63,10 +78,41 @@ def recorded_rounds(p: Mapping[str, Any]) -> np.ndarray:
     return r if r[-1] == p["rounds"] else np.append(r, p["rounds"])
 
 
+def _adapted_error(B, w, state: InitialState, theta, p) -> np.ndarray:
+    """Mean excess risk ``½‖B_s w_s − B_*θ‖²`` over the test heads ``θ`` after the inner loop
+    of training (``inner_steps`` GD steps on ``B`` and ``w``): on the population loss, or on
+    the fixed ``m_in`` test samples of each test task."""
+    if state.test_X is None:
+        return full_adaptation_error(B, w, state.B_star, theta, p["alpha"], p["inner_steps"])
+    target = theta @ np.swapaxes(state.B_star, 1, 2)  # (S, T, d)
+    y = (state.test_X @ target[..., None])[..., 0] + p["noise"] * state.test_xi
+    _, Bs, ws = inner_loop(SampleLoss(state.test_X, y), B, w, p["alpha"], p["inner_steps"],
+                           adapt_B=True)
+    r = apply(Bs, ws) - target
+    return 0.5 * np.mean(np.sum(r * r, axis=-1), axis=-1)
+
+
+def _group_errors(B, w, state: InitialState, law: TaskLaw, p):
+    """``post_error_full`` and its worst / share-weighted mean over the task groups."""
+    full = full_adaptation_error(B, w, state.B_star, state.test_theta, p["alpha"],
+                                 p["inner_steps"])
+    if not p["group_means"]:
+        return full, full, full
+    # each group's test heads: the same draws, shifted from θ̄ to the group's mean
+    per_group = np.stack([
+        _adapted_error(B, w, state, state.test_theta - law.mean + mean_g, p)
+        for mean_g in group_head_means(p)
+    ])
+    q = np.asarray(p["group_tasks"]) / p["n_tasks"]
+    return full, per_group.max(axis=0), q @ per_group
+
+
 def _metrics(B, w, state: InitialState, law: TaskLaw, p) -> dict[str, np.ndarray]:
+    full, worst, mean = _group_errors(B, w, state, law, p)
     Q = orthonormal_basis(B)
     dist = principal_angle_distance(B, state.B_star, Q)
     return {
+        **{v: np.full(B.shape[0], np.nan) for v in LORA_VARIABLES},
         "dist": dist,
         "dist2": dist**2,
         "dist_cover": dist if B.shape[2] == state.B_star.shape[2] else cover_distance(
@@ -77,9 +123,7 @@ def _metrics(B, w, state: InitialState, law: TaskLaw, p) -> dict[str, np.ndarray
         "post_error": post_adaptation_error(
             B, w, state.B_star, law.mean, law.var, p["alpha"], p["inner_steps"]
         ),
-        "post_error_full": full_adaptation_error(
-            B, w, state.B_star, state.test_theta, p["alpha"], p["inner_steps"]
-        ),
+        "post_error_full": full, "worst_error": worst, "mean_error": mean,
     }
 
 
@@ -92,9 +136,10 @@ def simulate_algorithm(
     basis of ``col(B_0) + col(B_*)`` (:meth:`InitialState.reduced`); finite-sample losses
     need all ``d`` dimensions.
     """
-    law = law or TaskLaw.from_config(p)
     rates = rates_of(p)
-    update = UPDATES[name]
+    if name in LORA_ALGORITHMS:
+        return _advance(UPDATES[name], p, *_lora_setup(p, rates))
+    law = law or TaskLaw.from_config(p)
     state = initial_state(p, law)
     population = math.isinf(p["m_in"]) and math.isinf(p["m_out"])
     if population if reduce is None else reduce:
@@ -102,7 +147,25 @@ def simulate_algorithm(
             raise ValueError("the reduced basis is exact for population losses only")
         state = state.reduced()
     stream = TaskStream(p, law, state)
-    B, w = state.B0.copy(), state.w0.copy()
+    return _advance(UPDATES[name], p, stream, state.B0, state.w0,
+                    lambda B, w: _metrics(B, w, state, law, p))
+
+
+def _lora_setup(p: Mapping[str, Any], rates: Rates):
+    """Stream, initial ``(A_0, w)`` (``w`` without columns) and metrics of arm-/meta-lora."""
+    st = lora_state(p)
+    nan = {v: np.full(st.A0.shape[0], np.nan) for v in VARIABLES if v not in LORA_VARIABLES}
+
+    def metrics(A, w):
+        return {**nan, **lora_metrics(A, st, rates.alpha, rates.inner_steps, rates.lora_rank)}
+
+    return LoraStream(p, st), st.A0, np.zeros((st.A0.shape[0], 0)), metrics
+
+
+def _advance(update, p, stream, B0, w0, metrics) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The rounds of one algorithm: update, freeze diverged seeds, record the metrics."""
+    rates = rates_of(p)
+    B, w = B0.copy(), w0.copy()
     S = B.shape[0]
     rounds = recorded_rounds(p)
     out = {v: np.full((S, rounds.size), np.nan) for v in VARIABLES}
@@ -120,10 +183,10 @@ def simulate_algorithm(
                 diverged[bad & alive] = t
                 alive &= ~bad
                 if not alive.all():
-                    B = np.where(alive[:, None, None], B, state.B0)
-                    w = np.where(alive[:, None], w, state.w0)
+                    B = np.where(alive[:, None, None], B, B0)
+                    w = np.where(alive[:, None], w, w0)
             if t == rounds[slot]:
-                for v, values in _metrics(B, w, state, law, p).items():
+                for v, values in metrics(B, w).items():
                     out[v][:, slot] = np.where(alive, values, np.nan)
                 slot += 1
     return out, diverged
@@ -157,7 +220,11 @@ def estimate(p: Mapping[str, Any]) -> resources.Estimate:
              "the task heads and targets (seeds·n_tasks·(256 k + d))": heads,
              "the records (seeds·rounds)": records}
     flops = S * n * (m * d * (kp + 1) + d * kp) if m else S * n * (k + kp) ** 2 * 4
-    seconds = p["rounds"] * len(p["algorithms"]) * (_ROUND_S + flops * _FLOP_S)
+    n_lora = sum(a in LORA_ALGORITHMS for a in p["algorithms"])
+    # arm-/meta-lora: d×d matrices, an SVD (~20 d³) per task and inner step, and the metrics
+    lora_flops = S * (n + p["test_tasks"]) * (20 * d**3 * (p["inner_steps"] + 1) + m * d * d)
+    seconds = p["rounds"] * ((len(p["algorithms"]) - n_lora) * (_ROUND_S + flops * _FLOP_S)
+                             + n_lora * (_ROUND_S + lora_flops * _FLOP_S))
     return resources.Estimate(memory=state + samples + heads + records, seconds=seconds,
                               what=max(parts, key=parts.get), steps=p["rounds"])
 
@@ -208,7 +275,9 @@ def run(config: str | Path | Mapping[str, Any] | None = None) -> xr.Dataset:
     -------
     xarray.Dataset
         Variables ``dist, dist2, dist_cover, cond, delta, gram_min, gram_max, head_norm,
-        post_error, post_error_full`` over ``(algorithm, seed, round)`` (see
+        post_error, post_error_full, worst_error, mean_error`` (the representation model)
+        and ``lora_error, lora_opt_error, base_dist`` (``arm-lora``, ``meta-lora``; NaN for
+        the other model's algorithms) over ``(algorithm, seed, round)`` (see
         :data:`VARIABLES`), ``diverged_round (algorithm, seed)`` (−1: never),
         ``wall_time (algorithm)``, ``mu_star2 (seed)`` (task diversity ``λ_min E θθᵀ``, of the
         pool when ``task_pool > 0``). Attributes: every setting as ``"linear.key"``,

@@ -17,6 +17,10 @@ head generator, a data generator and a test-task generator, so all algorithms of
 the same ``B_*``, ``B_0`` and tasks, and a seed's trajectory does not depend on which other
 seeds are run with it.
 Fresh heads are drawn in blocks of rounds (the same numbers as round-by-round draws).
+
+Task groups (``group_means``, ``group_tasks``): the first ``n_1`` tasks of every round come
+from group 1 (heads ``N(θ̄_1, Σ_θ)``, ``θ̄_g = v_g·1``), the next ``n_2`` from group 2, …; the
+same standard normal draws as without groups, shifted to each slot's mean.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from .config import head_mean_vector, seed_ids
 from .model import SampleLoss, TaskLoss
 from .population import PopulationLoss
 
-__all__ = ["TaskLaw", "InitialState", "TaskBatch", "initial_state", "TaskStream"]
+__all__ = ["TaskLaw", "InitialState", "TaskBatch", "initial_state", "TaskStream",
+           "group_slots", "group_head_means"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class InitialState:
     head_rngs: list[np.random.Generator]
     data_rngs: list[np.random.Generator]
     test_theta: np.ndarray  # (S, test_tasks, k): fixed test heads of the post_error_full metric
+    # task groups with finite m_in: fixed adaptation samples x (S, T, m_in, d) and label
+    # noises ξ (S, T, m_in) of the test tasks (worst_error, mean_error); None otherwise
+    test_X: np.ndarray | None = None
+    test_xi: np.ndarray | None = None
 
     def reduced(self) -> InitialState:
         """The same state in an orthonormal basis ``Q`` of ``col(B_0) + col(B_*)``.
@@ -84,6 +93,20 @@ class InitialState:
         Q = np.linalg.qr(np.concatenate([self.B0, self.B_star], axis=2))[0]
         Qt = np.swapaxes(Q, 1, 2)
         return dataclasses.replace(self, B_star=Qt @ self.B_star, B0=Qt @ self.B0)
+
+
+def group_slots(p: Mapping[str, Any]) -> np.ndarray | None:
+    """The group index of each task slot of a round ``(n,)``, or ``None`` without groups."""
+    if not p["group_means"]:
+        return None
+    return np.repeat(np.arange(len(p["group_tasks"])), p["group_tasks"])
+
+
+def group_head_means(p: Mapping[str, Any]) -> np.ndarray:
+    """``θ̄_g`` of every group ``(G, k)`` (one group, ``θ̄``, without groups)."""
+    if not p["group_means"]:
+        return head_mean_vector(p)[None, :]
+    return np.asarray(p["group_means"], dtype=float)[:, None] * np.ones(p["k"])
 
 
 def _orthonormal(rng: np.random.Generator, d: int, k: int) -> np.ndarray:
@@ -111,6 +134,8 @@ def _initial_B(rng: np.random.Generator, B_star: np.ndarray, p: Mapping[str, Any
 def initial_state(p: Mapping[str, Any], law: TaskLaw) -> InitialState:
     """Draw ``B_*``, ``B_0``, ``w_0`` and the task pool for every seed of ``p``."""
     B_star, B0, w0, pools, head_rngs, data_rngs, tests = [], [], [], [], [], [], []
+    samples = bool(p["group_means"]) and math.isfinite(p["m_in"])
+    test_X, test_xi = [], []
     for s in seed_ids(p):
         init_ss, head_ss, data_ss, test_ss = np.random.SeedSequence(s).spawn(4)
         rng = np.random.default_rng(init_ss)
@@ -122,7 +147,12 @@ def initial_state(p: Mapping[str, Any], law: TaskLaw) -> InitialState:
             pools.append(law.draw(rng, p["task_pool"]))
         head_rngs.append(np.random.default_rng(head_ss))
         data_rngs.append(np.random.default_rng(data_ss))
-        tests.append(law.draw(np.random.default_rng(test_ss), p["test_tasks"]))
+        test_rng = np.random.default_rng(test_ss)
+        tests.append(law.draw(test_rng, p["test_tasks"]))
+        if samples:  # drawn after the heads: the test heads do not depend on m_in
+            T, m = p["test_tasks"], int(p["m_in"])
+            test_X.append(test_rng.standard_normal((T, m, p["d"])))
+            test_xi.append(test_rng.standard_normal((T, m)))
     return InitialState(
         B_star=np.stack(B_star),
         B0=np.stack(B0),
@@ -131,6 +161,8 @@ def initial_state(p: Mapping[str, Any], law: TaskLaw) -> InitialState:
         head_rngs=head_rngs,
         data_rngs=data_rngs,
         test_theta=np.stack(tests),
+        test_X=np.stack(test_X) if samples else None,
+        test_xi=np.stack(test_xi) if samples else None,
     )
 
 
@@ -144,8 +176,9 @@ class TaskBatch:
     """
 
     def __init__(self, theta, inner: TaskLoss, outer: TaskLoss, pooled: TaskLoss | None = None,
-                 population: TaskLoss | None = None):
+                 population: TaskLoss | None = None, groups: np.ndarray | None = None):
         self.theta = theta
+        self.groups = groups  # (n,) group of each task, None: one group
         self.inner = inner
         self.outer = outer
         self._pooled = pooled
@@ -175,6 +208,9 @@ class TaskStream:
         self._block: np.ndarray | None = None
         self._used = 0
         self._Bs_T = np.swapaxes(state.B_star, 1, 2)
+        self._groups = group_slots(p)
+        self._mean = (law.mean if self._groups is None
+                      else group_head_means(p)[self._groups])  # (k,) or (n, k)
 
     def _heads(self) -> np.ndarray:
         """``θ`` of the round, ``(S, n, k)``."""
@@ -189,7 +225,7 @@ class TaskStream:
         if self._block is None or self._used == self.BLOCK:
             k = self.law.mean.size
             g = np.stack([rng.standard_normal((self.BLOCK, n, k)) for rng in self.state.head_rngs])
-            self._block = self.law.mean + np.sqrt(self.law.var) * g  # (S, BLOCK, n, k)
+            self._block = self._mean + np.sqrt(self.law.var) * g  # (S, BLOCK, n, k)
             self._used = 0
         self._used += 1
         return self._block[:, self._used - 1]
@@ -212,4 +248,4 @@ class TaskStream:
         population = PopulationLoss(target, self.p["noise"])
         inner = self._samples(target, self.p["m_in"]) or population
         outer = self._samples(target, self.p["m_out"]) or population
-        return TaskBatch(theta, inner, outer, population=population)
+        return TaskBatch(theta, inner, outer, population=population, groups=self._groups)

@@ -5,7 +5,8 @@
   every algorithm and activation);
 * :mod:`.solvers` — jitted Euler, RK4 and Dormand–Prince with events and divergence checks;
 * :mod:`.frontend` — :class:`Solver`, :class:`SaveAt`, :func:`solve` (a :class:`Solution`),
-  :func:`integrate` (an :class:`xarray.Dataset`) and :func:`extend`.
+  :func:`integrate` (an :class:`xarray.Dataset`; :func:`integrate_table` the same as plain
+  arrays, without importing xarray) and :func:`extend`.
 
 Example
 -------
@@ -18,7 +19,17 @@ True
 from __future__ import annotations
 
 from .drift import VectorField
-from .frontend import SaveAt, Solution, Solver, extend, integrate, solve, to_dataset
+from .frontend import (
+    SaveAt,
+    Solution,
+    Solver,
+    extend,
+    integrate,
+    integrate_table,
+    solve,
+    to_dataset,
+    to_table,
+)
 
-__all__ = ["VectorField", "Solver", "SaveAt", "Solution", "solve", "integrate", "extend",
-           "to_dataset"]
+__all__ = ["VectorField", "Solver", "SaveAt", "Solution", "solve", "integrate",
+           "integrate_table", "extend", "to_dataset", "to_table"]

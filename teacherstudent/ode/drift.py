@@ -11,6 +11,13 @@ Derivations: ``theory/equations.md``, ``theory/anil.md`` and ``theory/finite_p.m
 meta-teacher fields ``ν`` are appended (``C[λ,ν] = R``, ``C[ν^t,ν] = γT``, ``C[ν,ν] = T``).
 The first ``F = K + M`` fields carry the label and the student output.
 
+**Activations.** Student fields carry ``model.activation``, teacher fields
+``model.teacher_activation``: every Gaussian integral comes from the per-field backend
+(:mod:`.integrals.backend`, ``*_acts`` kernels: closed forms for erf/linear, exact orthant
+reductions for relu, quadrature for the smooth activations), the same drift code for all.
+Refused (``VectorField.from_config``): relu beside a quadrature activation, finite P for an
+activation without F4 (relu), exact ANIL at finite P for students other than erf/linear.
+
 **Inner loop** (``s`` population steps on the head): ``w ← A w + b u`` with
 ``A = I − η_w s_K² Φ``, ``b = η_w s_K s_M Ψ``, ``Φ = I2[λ,λ]``, ``Ψ = I2[λ,ν^t]``; the adapted
 head is affine in the task head, ``w_t = a_s + W_s u``.
@@ -64,8 +71,20 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ..config import Problem, build_problem
-from .integrals import LINEAR, activation_code, i2_matrix, i3_tensor, i4_tensor, j2_matrix
-from .integrals.fourpoint import f4_tensor_lambda
+from .integrals import (
+    DEFAULT_QUADRATURE_ORDER,
+    ERF,
+    activation_code,
+    f4_tensor_lambda_acts,
+    has_f4,
+    i2_dcov,
+    i2_diag_dcov,
+    i2_matrix_acts,
+    i3_tensor_acts,
+    i4_tensor_acts,
+    j2_matrix_acts,
+    quadrature_rule,
+)
 
 __all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
 
@@ -75,21 +94,38 @@ ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "
 # Layout of the integer and float parameter vectors passed to the kernels.
 P_K, P_M, P_ALGO, P_ACT, P_S, P_L, P_NU0, P_FINITE_V, P_FINITE_P, P_FINITE_PT = range(10)
 P_ETA_J, P_ETA_W, P_ETA_0, P_INV_V, P_NOISE, P_SK, P_SM, P_GAMMA, P_INV_P, P_INV_PT = range(10)
-_TWO_PI = 2.0 / math.pi
+# Activations: pi[P_ACTS:P_ACTS + L] is the activation code of each field (student fields the
+# student's, teacher fields the teacher's; pi[P_ACT] is the student's), pf[P_QUAD:] the
+# quadrature rule (nodes, then weights) of the quadrature activations. Kept at the end of
+# the parameter vectors so that the kernels' argument list stays as it is; the hot kernel
+# reads copies made once in the workspace (no array views made per evaluation).
+P_ACTS = 10
+P_QUAD = 10
 # scratch floats of the F4 table kernel beyond the n² correlations (its batch buffers are
 # 10·1024 + 7·256 floats; fourpoint.f4_scratch_size): a margin against a change of size
 _F4_SCRATCH = 32768
 
 
 # --------------------------------------------------------------------------- pieces
+@njit(cache=True, inline="always")
+def _activations(pi, pf):
+    """The per-field activation codes and the quadrature rule (views of ``pi``, ``pf``)."""
+    acts = pi[P_ACTS : P_ACTS + pi[P_L]]
+    nq = (pf.size - P_QUAD) // 2
+    return acts, pf[P_QUAD:].reshape((2, nq))
+
+
 # The hot kernel works in caller-owned arrays (a tuple made once per integration by
 # make_workspace): no allocation and no array views per evaluation (each view costs a
 # reference-count round trip, a dozen of them as much as the Gaussian integrals).
 @njit(cache=True)
-def make_workspace(K, M, L, s):
-    """The scratch arrays of :func:`rhs` for ``K`` students, ``M`` teachers, ``L`` fields
-    and ``s`` inner steps."""
+def make_workspace(pi, pf):
+    """The scratch arrays of :func:`rhs` for the parameter vectors ``pi``, ``pf`` (``K``
+    students, ``M`` teachers, ``L`` fields, ``s`` inner steps), with copies of the per-field
+    activation codes and of the quadrature rule (``ws[26]``, ``ws[27]``)."""
+    K, M, L, s = pi[P_K], pi[P_M], pi[P_L], pi[P_S]
     F = K + M
+    acts, quad = _activations(pi, pf)
     return (
         np.empty((L, L)),  # C
         np.empty((F, F)),  # I2m
@@ -117,6 +153,8 @@ def make_workspace(K, M, L, s):
         np.empty((K, M)),  # DR
         np.empty((K, K)),  # E[k, l] = (D^Q Q + γ D^R Rᵀ)_kl
         np.empty(_fp_size(K, M, s)),  # finite P: flat buffer of _fp_views
+        acts.copy(),  # per-field activation codes
+        quad.copy(),  # quadrature rule (2, order)
     )
 
 
@@ -279,36 +317,29 @@ def _coefficients(a, W, j, K, M, sK, sM, ubar, Su, cbar, H, S):
         for n in range(M):
             acc += H[i, n] * ubar[n]
         cbar[i] = acc
-    # S = H Σ_u Hᵀ by explicit loops: tiny matrices, a BLAS call would cost more
-    for i in range(F):
-        for j in range(i, F):
+    # S = H Σ_u Hᵀ in O(K M² + K² M), by explicit loops (tiny matrices: a BLAS call would
+    # cost more). The teacher rows of H are −s_M eᵀ_n, so with G = H_λ Σ_u (K × M):
+    # S_λλ = G H_λᵀ, S_λν = −s_M G, S_νν = s_M² Σ_u. G is kept in the S_λν block.
+    for k in range(K):
+        for n in range(M):
+            acc = 0.0
+            for m in range(M):
+                acc += H[k, m] * Su[m, n]
+            S[k, K + n] = acc
+    for k in range(K):
+        for l in range(k, K):
             acc = 0.0
             for n in range(M):
-                if H[i, n] != 0.0:
-                    for m in range(M):
-                        acc += H[i, n] * Su[n, m] * H[j, m]
-            S[i, j] = acc
-            S[j, i] = acc
-
-
-@njit(cache=True)
-def _i2_derivs(C, a, b, act):
-    """``(∂I2(a,b)/∂C_ab, ∂I2(a,b)/∂C_aa)`` for ``a ≠ b``."""
-    if act == LINEAR:
-        return 1.0, 0.0
-    da = 1.0 + C[a, a]
-    det = da * (1.0 + C[b, b]) - C[a, b] * C[a, b]
-    root = math.sqrt(max(det, 1e-300))
-    return _TWO_PI / root, -0.5 * _TWO_PI * C[a, b] / (da * root)
-
-
-@njit(cache=True)
-def _i2_diag_deriv(C, a, act):
-    """``dI2(a,a)/dC_aa``."""
-    if act == LINEAR:
-        return 1.0
-    c = C[a, a]
-    return _TWO_PI / ((1.0 + c) * math.sqrt(1.0 + 2.0 * c))
+                acc += H[k, n] * S[l, K + n]
+            S[k, l] = acc
+            S[l, k] = acc
+    for k in range(K):
+        for n in range(M):
+            S[k, K + n] *= -sM
+            S[K + n, k] = S[k, K + n]
+    for n in range(M):
+        for m in range(M):
+            S[K + n, K + m] = sM * sM * Su[n, m]
 
 
 # --------------------------------------------------------------------------- finite P
@@ -536,12 +567,12 @@ def _finite_p_moments(I2m, a, W, s, K, M, pf, ubar, Su, invP, fp):
 
 
 @njit(cache=True)
-def _finite_p_setup(C, I2m, a, W, s, K, M, act, pf, ubar, fp):
+def _finite_p_setup(C, I2m, a, W, s, K, M, acts, quad, pf, ubar, fp):
     """F4 of the training fields (each distinct value once), kap, the powers of A and the
     step coefficients; returns the number of domain errors."""
     (F4t, f4s, kap, dM2, dc, Apow, Mc, Gm, Sy, Lam, c0s, Hs, means) = fp[:13]
     F = K + M
-    bad = f4_tensor_lambda(C, F, K, act, F4t, f4s)
+    bad = f4_tensor_lambda_acts(C, F, K, acts, quad, F4t, f4s)
     _kappa(F4t, I2m, K, F, kap)
     c_phi = pf[P_ETA_W] * pf[P_SK] * pf[P_SK]
     for k in range(K):
@@ -729,8 +760,9 @@ def _anil_f4_derivative(C, I2m, K, M, act, cY, fp):
     """``∂Y/∂C`` through F4 (exact ANIL, s = 1), with Price's theorem at the level of the
     four positions: ``∂F4/∂C4_pq = I4(p, q; rest)`` (p ≠ q), and for erf
     ``∂F4/∂C4_pp = −½ Σ_{q≠p} C4_pq I4(p, q; rest)/(1 + C4_pp)`` (F4 depends on C4 only
-    through the correlations of C4 + I). Fills ``dC`` (add ``dC + dCᵀ`` for an
-    off-diagonal entry) and ``dgd`` (``∂/∂C_kk``)."""
+    through the correlations of C4 + I; only the student positions have a diagonal term,
+    so ``act`` is the student's activation, erf or linear: VectorField refuses others).
+    Fills ``dC`` (add ``dC + dCᵀ`` for an off-diagonal entry) and ``dgd`` (``∂/∂C_kk``)."""
     Mc, I4a, dC, dgd = fp[6], fp[23], fp[24], fp[25]
     F = K + M
     for i in range(F):
@@ -738,7 +770,7 @@ def _anil_f4_derivative(C, I2m, K, M, act, cY, fp):
             dC[i, j] = 0.0
     for k in range(K):
         dgd[k] = 0.0
-    erf = act != LINEAR
+    erf = act == ERF
     for k in range(K):
         for l in range(K):
             ph = cY * I2m[k, l]
@@ -880,17 +912,18 @@ def _finite_p_rhs(y, pi, pf, T, ubar, Su, dy, buf):
     ow = oR + K * M
     L = pi[P_L]
     fp = _fp_views(buf, K, M, s, L)
+    acts, quad = _activations(pi, pf)
     C, I2m, a, W, I3t, G, X, J2m = fp[31], fp[32], fp[33], fp[34], fp[35], fp[36], fp[37], fp[38]
     EPhi, EPsi, DQ, DR, E = fp[39], fp[40], fp[41], fp[42], fp[43]
     scratch = fp[29]
     field_covariance(y, K, M, L, gamma, T, C)
-    bad = i2_matrix(C, F, act, I2m)
+    bad = i2_matrix_acts(C, F, acts, quad, I2m)
     _adapt(y, ow, I2m, K, M, s, eta_w, sK, pf[P_SM], a, W)
-    bad += i3_tensor(C, K, L, F, act, I3t)
+    bad += i3_tensor_acts(C, K, L, F, acts, quad, I3t)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
-        bad += i4_tensor(C, K, F, act, X, scratch)
-        bad += j2_matrix(C, K, act, J2m)
-    bad += _finite_p_setup(C, I2m, a, W, s, K, M, act, pf, ubar, fp)
+        bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
+        bad += j2_matrix_acts(C, K, acts, quad, J2m)
+    bad += _finite_p_setup(C, I2m, a, W, s, K, M, acts, quad, pf, ubar, fp)
     _finite_p_moments(I2m, a, W, s, K, M, pf, ubar, Su, invP, fp)
     dM2, dc = fp[3], fp[4]
 
@@ -950,20 +983,20 @@ def _finite_p_rhs(y, pi, pf, T, ubar, Su, dy, buf):
         dy[ow + j] -= eta_0 * 2.0 * cY * sK * acc
     # the I2 adjoints of Y to D^Q = ∂Y/∂Q + ᵀ, D^R = ∂Y/∂R^t (the chain rule of rhs)
     for k in range(K):
-        dkk = EPhi[k, k] * _i2_diag_deriv(C, k, act)
+        dkk = EPhi[k, k] * i2_diag_dcov(C, k, acts, quad)
         for l in range(K):
             if l != k:
-                d_off, d_kk = _i2_derivs(C, k, l, act)
+                d_off, d_kk = i2_dcov(C, k, l, acts, quad)
                 DQ[k, l] = (EPhi[k, l] + EPhi[l, k]) * d_off
                 dkk += (EPhi[k, l] + EPhi[l, k]) * d_kk
         for n in range(M):
-            d_off, d_kk = _i2_derivs(C, k, K + n, act)
+            d_off, d_kk = i2_dcov(C, k, K + n, acts, quad)
             DR[k, n] = EPsi[k, n] * d_off
             dkk += EPsi[k, n] * d_kk
         DQ[k, k] = 2.0 * dkk
     # and through F4 (Price, with I4 over all training fields)
     I4a, dC, dgd = fp[23], fp[24], fp[25]
-    bad += i4_tensor(C, F, F, act, I4a, fp[29])
+    bad += i4_tensor_acts(C, F, F, acts, quad, I4a, fp[29])
     _anil_f4_derivative(C, I2m, K, M, act, cY, fp)
     for k in range(K):
         for l in range(K):
@@ -994,8 +1027,8 @@ def _finite_p_rhs(y, pi, pf, T, ubar, Su, dy, buf):
     # the η_J²/P term: ΔJ along the training inputs, |x^μ|²/N = 1
     if eta_J > 0.0:
         if pi[P_FINITE_V] != 1:
-            bad += i4_tensor(C, K, F, act, X, scratch)
-            bad += j2_matrix(C, K, act, J2m)
+            bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
+            bad += j2_matrix_acts(C, K, acts, quad, J2m)
         _anil_eta2_p(X, J2m, I2m, y, ow, K, M, pf, ubar, Su, pf[P_INV_V], fp)
         EH = fp[27]
         c3 = (eta_J * eta_w * sK) ** 2 * invP
@@ -1039,7 +1072,7 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
     :func:`_finite_p_rhs` (the P = ∞ code is unchanged).
     """
     K, M = pi[P_K], pi[P_M]
-    algo, act, s, L, nu0 = pi[P_ALGO], pi[P_ACT], pi[P_S], pi[P_L], pi[P_NU0]
+    algo, s, L, nu0 = pi[P_ALGO], pi[P_S], pi[P_L], pi[P_NU0]
     eta_J, eta_w, eta_0 = pf[P_ETA_J], pf[P_ETA_W], pf[P_ETA_0]
     sK, sM, gamma = pf[P_SK], pf[P_SM], pf[P_GAMMA]
     F = K + M
@@ -1075,14 +1108,15 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
         DR,
         E,
     ) = ws[:25]
+    acts, quad = ws[26], ws[27]
     field_covariance(y, K, M, L, gamma, T, C)
-    bad = i2_matrix(C, F, act, I2m)
+    bad = i2_matrix_acts(C, F, acts, quad, I2m)
 
     _adapt(y, ow, I2m, K, M, s, eta_w, sK, sM, a, W)
     _coefficients(a, W, s, K, M, sK, sM, ubar, Su, cbar, H, S)
 
     # first-order drift of R and Q: contractions of I3 with M2
-    bad += i3_tensor(C, K, L, F, act, I3t)
+    bad += i3_tensor_acts(C, K, L, F, acts, quad, I3t)
     for k in range(K):
         for n in range(M):
             acc = 0.0
@@ -1101,8 +1135,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
 
     # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
-        bad += i4_tensor(C, K, F, act, X, scratch)
-        bad += j2_matrix(C, K, act, J2m)
+        bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
+        bad += j2_matrix_acts(C, K, acts, quad, J2m)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
         has_S = False
@@ -1216,14 +1250,14 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
     # chain rule to the overlaps: D^Q = ∂F/∂Q + (∂F/∂Q)ᵀ, D^R = ∂F/∂R^t
     DQ[:, :] = 0.0
     for k in range(K):
-        dkk = EPhi[k, k] * _i2_diag_deriv(C, k, act)
+        dkk = EPhi[k, k] * i2_diag_dcov(C, k, acts, quad)
         for l in range(K):
             if l != k:
-                d_off, d_kk = _i2_derivs(C, k, l, act)
+                d_off, d_kk = i2_dcov(C, k, l, acts, quad)
                 DQ[k, l] = (EPhi[k, l] + EPhi[l, k]) * d_off
                 dkk += (EPhi[k, l] + EPhi[l, k]) * d_kk
         for n in range(M):
-            d_off, d_kk = _i2_derivs(C, k, K + n, act)
+            d_off, d_kk = i2_dcov(C, k, K + n, acts, quad)
             DR[k, n] = EPsi[k, n] * d_off
             dkk += EPsi[k, n] * d_kk
         DQ[k, k] = 2.0 * dkk
@@ -1264,16 +1298,17 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     With ``full=False`` only ``eg`` is computed (used by the solvers' threshold event).
     """
     K, M = pi[P_K], pi[P_M]
-    algo, act, s, L = pi[P_ALGO], pi[P_ACT], pi[P_S], pi[P_L]
+    algo, s, L = pi[P_ALGO], pi[P_S], pi[P_L]
     sK, sM, gamma = pf[P_SK], pf[P_SM], pf[P_GAMMA]
     noise2 = pf[P_NOISE] * pf[P_NOISE]
     F = K + M
     if algo == ARM:
         s = 0
+    acts, quad = _activations(pi, pf)
     C = np.empty((L, L))
     field_covariance(y, K, M, L, gamma, T, C)
     I2m = np.empty((F, F))
-    bad = i2_matrix(C, F, act, I2m)
+    bad = i2_matrix_acts(C, F, acts, quad, I2m)
     a = np.empty((s + 1, K))
     W = np.empty((s + 1, K, M))
     ow = K * K + K * M
@@ -1292,7 +1327,7 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     if pi[P_FINITE_PT] == 1 and s > 0:
         # few-shot error: the head adapted on test_size fresh samples, ½ Σ dM2 ∘ I2 more
         fp = _finite_p_workspace(K, M, s)
-        bad += _finite_p_setup(C, I2m, a, W, s, K, M, act, pf, ubar, fp)
+        bad += _finite_p_setup(C, I2m, a, W, s, K, M, acts, quad, pf, ubar, fp)
         _finite_p_moments(I2m, a, W, s, K, M, pf, ubar, Su, pf[P_INV_PT], fp)
         dM2 = fp[3]
         acc = 0.0
@@ -1314,6 +1349,37 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
 
 
 # --------------------------------------------------------------------------- Python API
+def _check_activations(algorithm: str, student: str, teacher: str, P: float, P_test) -> None:
+    """Refuse the activation combinations the drift does not provide (ConfigError)."""
+    from ..config import ConfigError
+
+    pair = {student, teacher}
+    if "relu" in pair and not pair <= {"relu", "erf", "linear"}:
+        raise ConfigError(
+            f"model.activation = {student!r} with model.teacher_activation = {teacher!r}: "
+            "relu combines with erf, linear or relu only (its integrals are exact orthant "
+            "reductions; a smooth quadrature activation beside it is not implemented)"
+        )
+    for key, name in (("model.activation", student), ("model.teacher_activation", teacher)):
+        code = activation_code(name)  # unknown names: validated before, ValueError here
+        for size_key, size in (("algorithm.train_size", P), ("algorithm.test_size", P_test)):
+            if size != math.inf and not has_f4(code):
+                raise ConfigError(
+                    f"{key} = {name!r} with {size_key} = {size}: the finite-P theory needs "
+                    f"the four-point function F4 = E[g g g g], which is not available for "
+                    f"{name} (finite P works with the activations that have it; "
+                    f'{size_key} = "inf" works with every activation)'
+                )
+    if P != math.inf and ALGORITHM_CODES[algorithm] == ANIL and student not in ("erf", "linear"):
+        raise ConfigError(
+            f"model.activation = {student!r} with algorithm.name = {algorithm!r} at "
+            f"algorithm.train_size = {P}: the exact-ANIL few-shot drift differentiates F4 "
+            "with respect to the students' variances, derived for erf and linear students "
+            "only (fo-anil/fo-maml take every activation with F4 at finite P; "
+            'train_size = "inf" takes every activation)'
+        )
+
+
 @dataclass(frozen=True)
 class VectorField:
     """The ODE right-hand side for one configuration (numbers packed for the kernels).
@@ -1344,6 +1410,11 @@ class VectorField:
                 "the O(1/P) head moments through the s steps, which is not implemented "
                 "(fo-anil/fo-maml take any inner_steps; train_size = \"inf\" any algorithm)"
             )
+        model = cfg["model"]
+        student = model["activation"]
+        teacher = model.get("teacher_activation") or student
+        order = model.get("quadrature_order", DEFAULT_QUADRATURE_ORDER)
+        _check_activations(alg["name"], student, teacher, P, P_test)
         K, M = prob.K, prob.M
         two_fields = prob.gamma < 1.0
         L = K + 2 * M if two_fields else K + M
@@ -1354,14 +1425,16 @@ class VectorField:
                 K,
                 M,
                 ALGORITHM_CODES[alg["name"]],
-                activation_code(cfg["model"]["activation"]),
+                activation_code(student),
                 alg["inner_steps"],
                 L,
                 nu0,
                 int(V != math.inf),
                 int(P != math.inf),
                 int(P_test != math.inf),
-            ],
+            ]
+            + [activation_code(student)] * K
+            + [activation_code(teacher)] * (L - K),
             dtype=np.int64,
         )
         pf = np.array(
@@ -1379,6 +1452,7 @@ class VectorField:
             ],
             dtype=np.float64,
         )
+        pf = np.concatenate([pf, quadrature_rule(order).ravel()])
         return cls(problem=prob, algorithm=alg["name"], pi=pi, pf=pf)
 
     # ---- packing -------------------------------------------------------------------
@@ -1415,8 +1489,7 @@ class VectorField:
     # ---- evaluation ----------------------------------------------------------------
     def workspace(self) -> tuple:
         """Scratch arrays for the :func:`rhs` kernel."""
-        K, M = self.problem.K, self.problem.M
-        return make_workspace(K, M, int(self.pi[P_L]), int(self.pi[P_S]))
+        return make_workspace(self.pi, self.pf)
 
     def rhs(self, y) -> np.ndarray:
         dy = np.empty(self.size)

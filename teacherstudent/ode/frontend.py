@@ -15,21 +15,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tomllib
-import xarray as xr
 
 from .. import resources
 from ..config import Config, ConfigError, load_config
-from ..dataset import load, provenance
+from ..dataset import Table, load, provenance
 from . import solvers as S
 from .drift import VectorField
 from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
 
-__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "extend", "to_dataset",
-           "estimate"]
+if TYPE_CHECKING:  # xarray is imported when a dataset is built (not by `teacherstudent ode`)
+    import xarray as xr
+
+__all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "integrate_table", "extend",
+           "to_dataset", "to_table", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,12 @@ def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
 
 def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None) -> xr.Dataset:
     """Named-dimension dataset of a solution (contract variables Q, R, w, eg + errors)."""
+    return to_table(vf, sol, cfg).to_xarray()
+
+
+def to_table(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None) -> Table:
+    """The dataset of :func:`to_dataset` as plain arrays (:class:`~teacherstudent.dataset.Table`),
+    without importing xarray."""
     alpha, ys = sol.alpha, sol.y
     if not sol.success and (alpha.size == 0 or alpha[-1] < sol.alpha_reached):
         # keep the last state computed before the run stopped
@@ -209,7 +217,7 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
     Q, R, w = vf.unpack(ys)
     err = vf.errors_along(ys)
     p = vf.problem
-    ds = xr.Dataset(
+    table = Table(
         {
             "Q": (("alpha", "k", "l"), Q, {"long_name": "student overlaps Q_kl = J_k·J_l/N"}),
             "R": (("alpha", "k", "n"), R, {"long_name": "teacher overlaps R_kn = J_k·B_n/N"}),
@@ -226,19 +234,19 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
                 {"long_name": "error with the optimal head per task"},
             ),
             "T": (("n", "m"), p.T, {"long_name": "teacher overlaps T_nm = B_n·B_m/N"}),
-            "u_mean": (("n",), p.u_mean),
-            "u_cov": (("n", "m"), p.u_cov),
+            "u_mean": (("n",), p.u_mean, {}),
+            "u_cov": (("n", "m"), p.u_cov, {}),
         },
         coords={
-            "alpha": ("alpha", alpha, {"long_name": "tasks / N"}),
-            "k": np.arange(p.K),
-            "l": np.arange(p.K),
-            "n": np.arange(p.M),
-            "m": np.arange(p.M),
+            "alpha": (("alpha",), alpha, {"long_name": "tasks / N"}),
+            "k": (("k",), np.arange(p.K), {}),
+            "l": (("l",), np.arange(p.K), {}),
+            "n": (("n",), np.arange(p.M), {}),
+            "m": (("m",), np.arange(p.M), {}),
         },
     )
-    ds.attrs.update(provenance(cfg, "ode", sol.wall_time_s))
-    ds.attrs.update(
+    table.attrs.update(provenance(cfg, "ode", sol.wall_time_s))
+    table.attrs.update(
         {
             "ode_algorithm": {"maml": "anil", "fo-maml": "fo-anil"}.get(vf.algorithm, vf.algorithm),
             "status": sol.status,
@@ -250,7 +258,7 @@ def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None
             "alpha_threshold": sol.alpha_event,
         }
     )
-    return ds
+    return table
 
 
 # drift cost at K = M = 3 (µs), measured by benchmarks/bench_ode.py; the loops scale like
@@ -343,6 +351,32 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
     >>> ds.eg.dims
     ('alpha',)
     """
+    return integrate_table(config, initial=initial, overrides=overrides, progress=progress,
+                           **dotted).to_xarray()
+
+
+def integrate_table(config: Any = None, *, initial: dict[str, Any] | None = None,
+                    overrides: dict[str, Any] | None = None,
+                    progress: Callable[[float, float], None] | None = None,
+                    **dotted: Any) -> Table:
+    """:func:`integrate`, returning the dataset as plain arrays (no xarray import).
+
+    The parameters are those of :func:`integrate`; ``teacherstudent ode`` uses this and
+    writes the :class:`~teacherstudent.dataset.Table` with :func:`teacherstudent.dataset.save`
+    (the same file as the dataset's).
+
+    Returns
+    -------
+    teacherstudent.dataset.Table
+        ``integrate(...)`` is ``integrate_table(...).to_xarray()``.
+
+    Examples
+    --------
+    >>> import teacherstudent as ts
+    >>> t = ts.ode.integrate_table(None, **{"run.alpha_max": 50.0})
+    >>> t["eg"].shape == (t.sizes["alpha"],)
+    True
+    """
     overrides = {**(overrides or {}), **dotted}
     cfg = config if _is_resolved(config) and not overrides else load_config(config, overrides)
     check_size(cfg)
@@ -351,7 +385,7 @@ def integrate(config: Any = None, *, initial: dict[str, Any] | None = None,
         vf, Solver.from_config(cfg), SaveAt.from_config(cfg), y0, cfg["run"]["eg_threshold"],
         progress=_progress_of(vf, progress),
     )
-    return to_dataset(vf, sol, cfg)
+    return to_table(vf, sol, cfg)
 
 
 def _progress_of(vf: VectorField, progress: Callable[[float, float], None] | None
@@ -438,6 +472,8 @@ def extend(previous: Any, *, progress: Callable[[float, float], None] | None = N
     >>> float(longer.alpha[-1])
     40.0
     """
+    import xarray as xr
+
     name = "the previous run" if isinstance(previous, xr.Dataset) else str(previous)
     if not isinstance(previous, xr.Dataset) and not Path(previous).is_file():
         raise ConfigError(f"no such file {name}")

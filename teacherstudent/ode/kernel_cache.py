@@ -21,6 +21,7 @@ from ..fingerprint import ROOT, sources_sha256
 KERNEL_SOURCES = (
     "ode/integrals/closed_form.py",
     "ode/integrals/fourpoint.py",
+    "ode/integrals/backend.py",
     "ode/drift.py",
     "ode/solvers.py",
     "simulation/fastcpu.py",

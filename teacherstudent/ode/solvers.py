@@ -32,7 +32,6 @@ from .drift import (
     P_K,
     P_L,
     P_M,
-    P_S,
     errors_kernel,
     field_covariance,
     make_workspace,
@@ -175,7 +174,7 @@ def integrate_kernel(
     L = pi[P_L]
     Cw = np.empty((L, L))
     ebuf = np.empty(3)
-    ws = make_workspace(pi[P_K], pi[P_M], L, pi[P_S])
+    ws = make_workspace(pi, pf)
     t = st[S_T]
     i_save = int(st[S_ISAVE])
     nfev = int(st[S_NFEV])

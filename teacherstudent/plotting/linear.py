@@ -46,6 +46,9 @@ LABELS = {
     "fedavg": "FedAvg",
     "dsgd": "D-SGD",
     "fedrep": "FedRep",
+    "arm-lora": "ARM + LoRA",
+    "meta-lora": "Meta-LoRA",
+    "tr-maml": "TR-MAML",
 }
 COLORS = {
     "arm": "#7f7f7f",
@@ -58,6 +61,9 @@ COLORS = {
     "fedavg": "#2ca02c",
     "dsgd": "#000000",
     "fedrep": "#e377c2",
+    "arm-lora": "#7f7f7f",
+    "meta-lora": "#d62728",
+    "tr-maml": "#bcbd22",
 }
 YLABELS = {
     "dist": r"$\mathrm{dist}(B_t, B_*) = \|\hat B_{*,\perp}^\top \hat B_t\|_2$",
@@ -67,6 +73,10 @@ YLABELS = {
     "delta": r"$\|I-\alpha B_t^\top B_t\|_2$",
     "head_norm": r"$\|w_t\|_2$",
     "post_error": r"post-adaptation excess risk $\mathcal{E}_t$",
+    "lora_error": r"excess risk after rank-$r$ adaptation",
+    "base_dist": r"$\|A_t - A_*\|_F$",
+    "worst_error": "worst-group excess risk after adaptation",
+    "mean_error": "mean excess risk after adaptation (groups)",
 }
 PANEL_TITLES = {
     "dist": "distance to the true representation",
@@ -74,6 +84,8 @@ PANEL_TITLES = {
     "post_error": "excess risk after adaptation",
     "head_norm": "norm of the head",
     "cond": "conditioning",
+    "base_dist": "distance to the optimal base (arm-/meta-lora)",
+    "lora_error": "excess risk after rank-$r$ adaptation",
 }
 ROUND_LABEL = "round $t$"
 DEFAULT_VARIABLES = ("dist", "post_error")

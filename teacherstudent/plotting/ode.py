@@ -132,7 +132,7 @@ def _alignment(ds: xr.Dataset, index: int = -1) -> an.Alignment:
     i = int(finite[index]) if finite.size else 0
     Q = ds.Q.values[i] if "Q" in ds else None
     T = ds.T.values if "T" in ds else None
-    return an.align_units(R[i], Q, T)
+    return an.align_units(R[i], Q, T, an.dataset_activation(ds))
 
 
 def _student_label(al: an.Alignment, k: int) -> str:

@@ -262,14 +262,58 @@ def savefig(fig: Figure, path: str | Path, pdf: bool = False, close: bool = True
     path.parent.mkdir(parents=True, exist_ok=True)
     # the metadata marks the file as ours (teacherstudent.outputs.is_result): --force may
     # replace it, a foreign file of the same name is never replaced
-    fig.savefig(path, dpi=STYLE["savefig.dpi"], bbox_inches="tight",
-                metadata=FIGURE_METADATA.get(path.suffix.lower()))
+    metadata = FIGURE_METADATA.get(path.suffix.lower())
+    if path.suffix.lower() != ".png" or not _tight_png(fig, path, STYLE["savefig.dpi"], metadata):
+        fig.savefig(path, dpi=STYLE["savefig.dpi"], bbox_inches="tight", metadata=metadata)
     if pdf and path.suffix.lower() != ".pdf":
         fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight",
                     metadata=FIGURE_METADATA[".pdf"])
     if close:
         plt.close(fig)
     return path
+
+
+def _tight_png(fig: Figure, path: Path, dpi: float, metadata: dict[str, str] | None) -> bool:
+    """Write the PNG of ``savefig(bbox_inches="tight")`` from one render instead of two.
+
+    ``savefig`` lays the whole figure out once to find its tight box and then draws it
+    again, cropped; here the figure is drawn once on the full canvas and the tight box
+    (padded by ``savefig.pad_inches``, rounded out to whole pixels) is cut out of it; padding
+    beyond the canvas is the figure's face colour, as in ``savefig``'s output. The figure's
+    canvas and dpi are restored afterwards. Returns False, writing nothing, when the content
+    itself reaches more than a pixel past the figure's edge (a title above it): only
+    ``savefig`` can grow the canvas.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgba
+    from matplotlib.image import imsave
+
+    canvas0, dpi0 = fig.canvas, fig.dpi
+    try:
+        canvas = FigureCanvasAgg(fig)  # headless, whatever backend shows the figure
+        fig.dpi = dpi
+        canvas.draw()
+        box = fig.get_tightbbox(canvas.get_renderer())  # inches
+        width, height = canvas.get_width_height()
+        if (box.x0 * dpi < -1 or box.y0 * dpi < -1 or box.x1 * dpi > width + 1
+                or box.y1 * dpi > height + 1):
+            return False
+        box = box.padded(matplotlib.rcParams["savefig.pad_inches"])
+        x0, x1 = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
+        y0, y1 = math.floor(box.y0 * dpi), math.ceil(box.y1 * dpi)  # from the bottom
+        # the padded box on a face-coloured sheet, the rendered canvas pasted into it
+        face = np.round(np.multiply(to_rgba(fig.get_facecolor()), 255)).astype(np.uint8)
+        out = np.empty((y1 - y0, x1 - x0, 4), np.uint8)
+        out[...] = face
+        rows = slice(max(height - y1, 0), min(height - y0, height))
+        cols = slice(max(x0, 0), min(x1, width))
+        out[rows.start - (height - y1):rows.stop - (height - y1),
+            cols.start - x0:cols.stop - x0] = np.asarray(canvas.buffer_rgba())[rows, cols]
+        imsave(path, out, format="png", dpi=dpi, metadata=metadata)
+        return True
+    finally:
+        fig.dpi = dpi0
+        fig.set_canvas(canvas0)
 
 
 def finish(fig: Figure, path: str | Path | None = None, pdf: bool = False) -> Figure:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..ode.integrals import quadrature_rule
 from .model import Network, stacked_overlaps
 from .rng import ReplicaStreams
 
@@ -409,9 +410,8 @@ def _weights_np(J: torch.Tensor, B: torch.Tensor, w: torch.Tensor) -> tuple[np.n
 
 
 def _kernel_args(net: Network, rates: Rates) -> tuple[Any, ...]:
-    """Head law, scales, noise, rates and activation in the kernels' argument order."""
-    from . import fastcpu
-
+    """Head law, scales, noise, rates and the per-field activations (with the quadrature
+    rule of the backend's I2) in the kernels' argument order."""
     return (
         np.ascontiguousarray(net.u_mean.numpy()),
         np.ascontiguousarray(net.u_sqrt.numpy()),
@@ -422,5 +422,6 @@ def _kernel_args(net: Network, rates: Rates) -> tuple[Any, ...]:
         float(rates.eta_w),
         float(rates.eta_0),
         int(rates.inner_steps),
-        fastcpu.LINEAR if net.linear else fastcpu.ERF,
+        net.field_codes(),
+        quadrature_rule(net.quadrature_order),
     )

@@ -10,11 +10,13 @@ few-shot error after adapting on ``P`` fresh samples, which is what the simulati
 on its test tasks (``attrs["ode_train_size"]``, ``attrs["ode_test_size"]``).
 
 **Aligned overlaps.**  Which student unit specialises to which teacher unit (and with which
-sign: ``(J_k, w_k) → (−J_k, −w_k)`` is a symmetry of the erf network) is decided by the
-fluctuations of each run.  For each seed, and for the ODE, the assignment ``n ↦ π(n)`` and
-the signs maximising ``Σ_n |R_{π(n) n}|`` at the last saved α define
-``R̃_n(α) = sign_n R_{π(n) n}(α)``, stored as ``R_aligned_sim(seed, alpha, n)`` and
-``R_aligned_ode(alpha, n)``.
+sign: ``(J_k, w_k) → (−J_k, −w_k)`` is a symmetry of the network for an odd activation such
+as erf) is decided by the fluctuations of each run.  For each seed, and for the ODE, the
+assignment ``n ↦ π(n)`` and the signs maximising ``Σ_n |R_{π(n) n}|`` at the last saved α
+define ``R̃_n(α) = sign_n R_{π(n) n}(α)``, stored as ``R_aligned_sim(seed, alpha, n)`` and
+``R_aligned_ode(alpha, n)``. For a student activation that is not odd (relu, sigmoid,
+softplus, gelu; :func:`teacherstudent.analysis.is_odd`) the sign flip is no symmetry: the
+assignment maximises ``Σ_n R_{π(n) n}`` and no sign is changed.
 
 **Deviations** (``attrs``): ``max_abs_deg = max_α |⟨eg_sim⟩_seeds − eg_ode|``, the same for
 ``eg_pre`` and for the aligned ``R`` (``max_abs_dR``), and the seed spread of ``eg`` at
@@ -32,6 +34,7 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
+from ..analysis.alignment import is_odd
 from ..config import load_config
 from ..ode import integrate
 from .runner import simulate
@@ -39,21 +42,23 @@ from .runner import simulate
 __all__ = ["compare", "align_overlaps", "deviation_table"]
 
 
-def align_overlaps(R: np.ndarray) -> np.ndarray:
+def align_overlaps(R: np.ndarray, activation: str = "erf") -> np.ndarray:
     """``R (alpha, K, M)`` → ``R̃ (alpha, M)``: matched student unit per teacher, sign fixed.
 
-    The matching maximises ``Σ_n |R_{π(n) n}|`` at the last α where ``R`` is finite;
+    The matching maximises ``Σ_n |R_{π(n) n}|`` at the last α where ``R`` is finite (signed
+    ``Σ_n R_{π(n) n}`` and no sign change for a student ``activation`` that is not odd);
     teacher units left without a student (``K < M``) get NaN.
     """
+    odd = is_odd(activation)
     A, K, M = R.shape
     out = np.full((A, M), np.nan)
     finite = np.nonzero(np.all(np.isfinite(R.reshape(A, -1)), axis=1))[0]
     if finite.size == 0:
         return out
     last = R[finite[-1]]
-    rows, cols = linear_sum_assignment(-np.abs(last))
+    rows, cols = linear_sum_assignment(-np.abs(last) if odd else -last)
     for k, n in zip(rows, cols, strict=True):
-        out[:, n] = np.sign(last[k, n] or 1.0) * R[:, k, n]
+        out[:, n] = (np.sign(last[k, n] or 1.0) if odd else 1.0) * R[:, k, n]
     return out
 
 
@@ -130,8 +135,9 @@ def compare(
         "T": sim.T.mean("seed").values,
     }
     ode = integrate(ode_cfg, initial=initial).reindex(alpha=sim.alpha.values)
-    R_al_sim = np.stack([align_overlaps(r) for r in sim.R.values])
-    R_al_ode = align_overlaps(ode.R.values)
+    act = cfg["model"]["activation"]
+    R_al_sim = np.stack([align_overlaps(r, act) for r in sim.R.values])
+    R_al_ode = align_overlaps(ode.R.values, act)
     ds = xr.Dataset(
         {
             "eg_sim": sim.eg,

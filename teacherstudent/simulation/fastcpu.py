@@ -31,7 +31,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..ode.integrals import ERF, LINEAR, i2_matrix
+from ..ode.integrals import ERF, LINEAR, i2_dcov, i2_diag_dcov, i2_matrix_acts, quadrature_rule
+from .activations import g_prime_scalar, g_scalar
 
 __all__ = [
     "ZIGGURAT",
@@ -40,6 +41,8 @@ __all__ = [
     "chunk_incremental",
     "chunk_drawn",
     "warmup",
+    "i2_batch",
+    "i2_batch_grad",
     "ERF",
     "LINEAR",
 ]
@@ -227,23 +230,37 @@ def _dot(a, b):
     return acc
 
 
-@njit(cache=True, inline="always")
-def _g(z, act):
-    if act == LINEAR:
-        return z
-    return math.erf(z * (1.0 / math.sqrt(2.0)))
+@njit(cache=True)
+def i2_batch(Cs, acts, quad, out):
+    """``out[r] = I2(Cs[r])`` (per-field activations ``acts``) for a stack ``(n, F, F)``;
+    returns the number of domain errors."""
+    bad = 0
+    for r in range(Cs.shape[0]):
+        bad += i2_matrix_acts(Cs[r], Cs.shape[1], acts, quad, out[r])
+    return bad
 
 
-@njit(cache=True, inline="always")
-def _g_prime(z, act):
-    if act == LINEAR:
-        return 1.0
-    return math.sqrt(2.0 / math.pi) * math.exp(-0.5 * z * z)
+@njit(cache=True)
+def i2_batch_grad(Cs, G, acts, quad, out):
+    """``out[r] = Σ_ab G[r, a, b] ∂I2(Cs[r])_ab/∂C`` (Price's theorem), entry by entry of
+    ``C`` as in the closed forms: ``I2_ab`` depends on ``C_ab``, ``C_aa`` and ``C_bb``."""
+    F = Cs.shape[1]
+    for r in range(Cs.shape[0]):
+        C = Cs[r]
+        for a in range(F):
+            out[r, a, a] = G[r, a, a] * i2_diag_dcov(C, a, acts, quad)
+        for a in range(F):
+            for b in range(F):
+                if a != b:
+                    d_ab, d_aa = i2_dcov(C, a, b, acts, quad)
+                    out[r, a, b] = G[r, a, b] * d_ab
+                    # I2_ab and I2_ba depend on C_aa alike
+                    out[r, a, a] += (G[r, a, b] + G[r, b, a]) * d_aa
 
 
 @njit(cache=True)
 def _replica_chunk(Jr, Br, wr, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w,
-                   eta_0, steps, act):
+                   eta_0, steps, acts, quad):
     """The tasks of one replica (see :func:`chunk_incremental`); ``x (C, V, N)``,
     ``z_u (C, M)``, ``xi (C, V)`` or ``(C, 0)``."""
     K, N = Jr.shape
@@ -281,7 +298,7 @@ def _replica_chunk(Jr, Br, wr, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_
         for k in range(K):
             w_t[k] = wr[k]
         if steps > 0:
-            i2_matrix(C, L, act, I2C)
+            i2_matrix_acts(C, L, acts, quad, I2C)
             for _ in range(steps):
                 for k in range(K):
                     s = 0.0
@@ -302,20 +319,20 @@ def _replica_chunk(Jr, Br, wr, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_
         for v in range(V):
             y = 0.0
             for n in range(M):
-                y += _g(z[v, K + n], act) * u[n]
+                y += g_scalar(z[v, K + n], acts[K + n]) * u[n]
             y = s_M * y
             if has_xi:
                 y = y + noise * xi[c, v]
             f = 0.0
             for k in range(K):
-                f += _g(z[v, k], act) * w_t[k]
+                f += g_scalar(z[v, k], acts[k]) * w_t[k]
             delta[v] = s_K * f - y
             for k in range(K):
-                A[v, k] = (delta[v] * _g_prime(z[v, k], act)) * w_t[k] * a_scale
+                A[v, k] = (delta[v] * g_prime_scalar(z[v, k], acts[k])) * w_t[k] * a_scale
         for k in range(K):
             s = 0.0
             for v in range(V):
-                s += delta[v] * _g(z[v, k], act)
+                s += delta[v] * g_scalar(z[v, k], acts[k])
             grad[k] = (s_K / V) * s
             for a in range(L):
                 s = 0.0
@@ -348,7 +365,7 @@ def _replica_chunk(Jr, Br, wr, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_
 
 
 def chunk_incremental(
-    J, B, w, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps, act
+    J, B, w, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps, acts, quad
 ):
     r"""All tasks of a chunk for every replica, in place (``arm``/``fo-anil``, finite ``V``).
 
@@ -366,21 +383,21 @@ def chunk_incremental(
     """
     with _replicas_in_parallel(J.shape[0]):
         _chunk_incremental(J, B, w, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w,
-                           eta_0, steps, act)
+                           eta_0, steps, acts, quad)
 
 
 @njit(cache=True, parallel=True)
 def _chunk_incremental(
-    J, B, w, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps, act
+    J, B, w, x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps, acts, quad
 ):
     for r in prange(J.shape[0]):
         _replica_chunk(J[r], B[r], w[r], x[r], z_u[r], xi[r], u_mean, u_sqrt, s_K, s_M, noise,
-                       eta_J, eta_w, eta_0, steps, act)
+                       eta_J, eta_w, eta_0, steps, acts, quad)
 
 
 @njit(cache=True, parallel=True)
 def _chunk_drawn(state, J, B, w, nC, V, noisy, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w,
-                 eta_0, steps, act, ki, wi, fi):
+                 eta_0, steps, acts, quad, ki, wi, fi):
     M, N = B.shape[1], B.shape[2]
     for r in prange(J.shape[0]):
         z_u = np.empty((nC, M))
@@ -392,11 +409,12 @@ def _chunk_drawn(state, J, B, w, nC, V, noisy, u_mean, u_sqrt, s_K, s_M, noise, 
         s0, s1, s2, s3 = _fill_row(xi.reshape(-1), s0, s1, s2, s3, ki, wi, fi)
         state[r, 0], state[r, 1], state[r, 2], state[r, 3] = s0, s1, s2, s3
         _replica_chunk(J[r], B[r], w[r], x, z_u, xi, u_mean, u_sqrt, s_K, s_M, noise,
-                       eta_J, eta_w, eta_0, steps, act)
+                       eta_J, eta_w, eta_0, steps, acts, quad)
 
 
 def chunk_drawn(
-    state, J, B, w, nC, V, noisy, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps, act
+    state, J, B, w, nC, V, noisy, u_mean, u_sqrt, s_K, s_M, noise, eta_J, eta_w, eta_0, steps,
+    acts, quad,
 ):
     """:func:`chunk_incremental` with the draws made inside the kernel, replica by replica.
 
@@ -408,7 +426,7 @@ def chunk_drawn(
     ki, wi, fi = ZIGGURAT
     with _replicas_in_parallel(J.shape[0]):
         _chunk_drawn(state, J, B, w, nC, V, noisy, u_mean, u_sqrt, s_K, s_M, noise, eta_J,
-                     eta_w, eta_0, steps, act, ki, wi, fi)
+                     eta_w, eta_0, steps, acts, quad, ki, wi, fi)
 
 
 def warmup() -> None:
@@ -418,11 +436,13 @@ def warmup() -> None:
     state = seed_states([0])
     fill_normal(state, np.empty((1, 4)))
     f64 = lambda *s: np.zeros(s)
+    acts = np.array([ERF, ERF], dtype=np.int64)
+    quad = quadrature_rule(3)
     chunk_incremental(
         f64(1, 1, 2), f64(1, 1, 2), f64(1, 1), f64(1, 1, 1, 2), f64(1, 1, 1), f64(1, 1, 0),
-        f64(1), f64(1, 1), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, ERF,
+        f64(1), f64(1, 1), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, acts, quad,
     )
     chunk_drawn(
         state, f64(1, 1, 2), f64(1, 1, 2), f64(1, 1), 1, 1, False, f64(1), f64(1, 1),
-        1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, ERF,
+        1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, acts, quad,
     )

@@ -5,9 +5,11 @@ dimension of the results).  Weights are stored as one tensor ``W = [J; B]`` of s
 ``(S, K+M, N)``: the student first layer ``J = W[:, :K]`` and the meta-teacher
 ``B = W[:, K:]`` (views, so in-place updates of ``J`` act on ``W``).
 
-**Networks.** ``g(z) = erf(z/√2)`` (or ``g(z) = z``), ``g'(z) = √(2/π) e^{−z²/2}``;
+**Networks.** The student's activation ``g`` (``model.activation``) and the teacher's
+``g̃`` (``model.teacher_activation``), e.g. ``g(z) = erf(z/√2)``,
+``g'(z) = √(2/π) e^{−z²/2}`` (all of them in :mod:`.activations`);
 local fields ``λ_k = J_k·x/√N``, ``ν^t_n = B^t_n·x/√N``; student
-``f(x) = s_K Σ_k w_{t,k} g(λ_k)``, label ``y = s_M Σ_n u_n g(ν^t_n) + σ ξ``.
+``f(x) = s_K Σ_k w_{t,k} g(λ_k)``, label ``y = s_M Σ_n u_n g̃(ν^t_n) + σ ξ``.
 
 **Losses.**  On ``n`` samples ``L_n = (1/n) Σ_μ ½ Δ_μ²``, ``Δ = f − y``; its gradients are
 
@@ -20,7 +22,10 @@ The population loss (x Gaussian, exact at every N) is, with the overlaps ``C`` o
 
     L_∞ = E_x[½Δ²] = ½ cᵀ I2(C) c + σ²/2,     I2(C)_ab = (2/π) asin(C_ab/√((1+C_aa)(1+C_bb))),
 
-(``I2(C) = C`` for the linear activation) and its head gradient is
+(``I2(C) = C`` for the linear activation; for the other activations, and a teacher
+activation other than the student's, ``I2`` comes from the ODE backend
+:func:`~teacherstudent.ode.integrals.i2_matrix_acts` with its derivatives
+:func:`~teacherstudent.ode.integrals.i2_dcov` for autograd) and its head gradient is
 ``∇_w L_∞ = s_K (s_K Φ w − s_M Ψ u)``, ``Φ = I2(C)[λ,λ]``, ``Ψ = I2(C)[λ,ν^t]``.
 """
 
@@ -32,8 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
-from ..config import build_problem
+from ..config import DEFAULT_QUADRATURE_ORDER, build_problem
+from ..ode.integrals import activation_code, quadrature_rule
+from .activations import g_prime_torch, g_torch
 from .rng import ReplicaStreams
 
 __all__ = [
@@ -45,7 +53,6 @@ __all__ = [
     "nearest_psd_sqrt",
 ]
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _TWO_OVER_PI = 2.0 / math.pi
 
 
@@ -92,11 +99,13 @@ class Network:
     s_M: float
     noise: float
     gamma: float
-    linear: bool
+    activation: str  # the student's g
+    teacher_activation: str  # the teacher's g̃
     u_mean: torch.Tensor  # (M,)
     u_sqrt: torch.Tensor  # (M, M), u_sqrt u_sqrtᵀ = Σ_u
     device: torch.device
     dtype: torch.dtype
+    quadrature_order: int = DEFAULT_QUADRATURE_ORDER
 
     @classmethod
     def from_config(
@@ -114,7 +123,10 @@ class Network:
             s_M=p.s_M,
             noise=p.noise,
             gamma=p.gamma,
-            linear=cfg["model"]["activation"] == "linear",
+            activation=cfg["model"]["activation"],
+            teacher_activation=cfg["model"].get("teacher_activation")
+            or cfg["model"]["activation"],
+            quadrature_order=int(cfg["model"].get("quadrature_order", DEFAULT_QUADRATURE_ORDER)),
             u_mean=t(p.u_mean),
             u_sqrt=t(u_sqrt),
             device=device,
@@ -122,23 +134,46 @@ class Network:
         )
 
     # ---- activation and Gaussian integrals ------------------------------------------
+    @property
+    def linear(self) -> bool:
+        """Both networks linear."""
+        return self.activation == "linear" and self.teacher_activation == "linear"
+
+    @property
+    def closed_form(self) -> bool:
+        """Both networks erf, or both linear: ``I2`` in closed form in PyTorch."""
+        return self.activation == self.teacher_activation and self.activation in ("erf", "linear")
+
     def g(self, z: torch.Tensor) -> torch.Tensor:
-        """``g(z) = erf(z/√2)`` (or ``z``)."""
-        return z if self.linear else torch.erf(z * (1.0 / math.sqrt(2.0)))
+        """The student's activation ``g(z)`` (e.g. ``erf(z/√2)``)."""
+        return g_torch(self.activation, z)
+
+    def g_teacher(self, z: torch.Tensor) -> torch.Tensor:
+        """The teacher's activation ``g̃(z)``."""
+        return g_torch(self.teacher_activation, z)
 
     def g_prime(self, z: torch.Tensor) -> torch.Tensor:
-        """``g'(z) = √(2/π) exp(−z²/2)`` (or 1)."""
-        if self.linear:
-            return torch.ones_like(z)
-        return _SQRT_2_OVER_PI * torch.exp(-0.5 * z * z)
+        """``g'(z)`` of the student (e.g. ``√(2/π) exp(−z²/2)`` for erf)."""
+        return g_prime_torch(self.activation, z)
+
+    def field_codes(self) -> np.ndarray:
+        """Activation codes of the fields ``(λ_1..λ_K, ν_1..ν_M)`` (the backend's ``acts``)."""
+        return np.array(
+            [activation_code(self.activation)] * self.K
+            + [activation_code(self.teacher_activation)] * self.M,
+            dtype=np.int64,
+        )
 
     def i2(self, C: torch.Tensor) -> torch.Tensor:
-        """``I2(C)_ab = E[g(z_a) g(z_b)]`` for ``z ~ N(0, C)`` (batched over leading dims)."""
-        if self.linear:
-            return C
-        d = 1.0 + torch.diagonal(C, dim1=-2, dim2=-1)
-        arg = C / torch.sqrt(d.unsqueeze(-1) * d.unsqueeze(-2))
-        return _TWO_OVER_PI * torch.asin(arg.clamp(-1.0, 1.0))
+        """``I2(C)_ab = E[g_a(z_a) g_b(z_b)]`` for ``z ~ N(0, C)`` (batched over leading dims)
+        for the overlaps ``C`` of ``[J; B^t]`` (student fields first)."""
+        if self.closed_form:
+            if self.activation == "linear":
+                return C
+            d = 1.0 + torch.diagonal(C, dim1=-2, dim2=-1)
+            arg = C / torch.sqrt(d.unsqueeze(-1) * d.unsqueeze(-2))
+            return _TWO_OVER_PI * torch.asin(arg.clamp(-1.0, 1.0))
+        return _BackendI2.apply(C, self.field_codes(), quadrature_rule(self.quadrature_order))
 
     # ---- networks -------------------------------------------------------------------
     def fields(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -150,8 +185,8 @@ class Network:
         return self.s_K * (self.g(lam) @ w.unsqueeze(-1)).squeeze(-1)
 
     def teacher(self, nu: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Noise-free label ``s_M Σ_n u_n g(ν^t_n)``; ``nu (S, n, M)``, ``u (S, M)``."""
-        return self.s_M * (self.g(nu) @ u.unsqueeze(-1)).squeeze(-1)
+        """Noise-free label ``s_M Σ_n u_n g̃(ν^t_n)``; ``nu (S, n, M)``, ``u (S, M)``."""
+        return self.s_M * (self.g_teacher(nu) @ u.unsqueeze(-1)).squeeze(-1)
 
     def readout_coefficients(self, w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """``c = (s_K w; −s_M u)`` so that ``Δ = Σ_i c_i g(z_i)`` (+ noise)."""
@@ -205,6 +240,40 @@ class Network:
         if dB is None:
             return B
         return self.gamma * B + math.sqrt(1.0 - self.gamma**2) * dB
+
+
+class _BackendI2(torch.autograd.Function):
+    """``I2(C)`` of the backend for per-field activations, batched over leading dimensions;
+    the gradient by Price's theorem (``i2_dcov``, ``i2_diag_dcov``). Once differentiable:
+    a second derivative (maml's inner J step at V = ∞) raises instead of being wrong."""
+
+    @staticmethod
+    def forward(ctx, C, acts, quad):
+        from .fastcpu import i2_batch
+
+        Cn = np.ascontiguousarray(C.detach().cpu().numpy(), dtype=np.float64)
+        F = Cn.shape[-1]
+        flat = Cn.reshape(-1, F, F)
+        out = np.empty_like(flat)
+        bad = i2_batch(flat, acts, quad, out)
+        if bad:
+            raise FloatingPointError(f"I2 of the simulated overlaps: {bad} domain errors")
+        ctx.save_for_backward(C)
+        ctx.acts, ctx.quad = acts, quad
+        return torch.as_tensor(out.reshape(Cn.shape), dtype=C.dtype, device=C.device)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        from .fastcpu import i2_batch_grad
+
+        (C,) = ctx.saved_tensors
+        Cn = np.ascontiguousarray(C.detach().cpu().numpy(), dtype=np.float64)
+        F = Cn.shape[-1]
+        G = np.ascontiguousarray(grad.detach().cpu().numpy(), dtype=np.float64).reshape(-1, F, F)
+        out = np.empty_like(G)
+        i2_batch_grad(Cn.reshape(-1, F, F), G, ctx.acts, ctx.quad, out)
+        return torch.as_tensor(out.reshape(Cn.shape), dtype=C.dtype, device=C.device), None, None
 
 
 def initial_weights(

@@ -349,6 +349,16 @@ def simulate(
 
     net = Network.from_config(cfg, N, dev, dt)
     rates = Rates.from_config(cfg)
+    if rates.exact and rates.adapts_J and not rates.needs_train and not net.closed_form:
+        # maml's population inner J step differentiates ∇_J I2 again: second derivatives of
+        # I2, which the backend's I2 (autograd by Price's theorem, once) does not provide
+        raise ConfigError(
+            f"model.activation = {net.activation!r}, model.teacher_activation = "
+            f"{net.teacher_activation!r} with algorithm.name = {cfg['algorithm']['name']!r}, "
+            "algorithm.eta_in_J > 0 and train_size = \"inf\": the simulation needs second "
+            "derivatives of I2, available only for erf or linear on both networks (use a "
+            "finite algorithm.train_size, eta_in_J = 0, or fo-maml)"
+        )
     p = build_problem(cfg)
     alpha = SaveAt.from_config(cfg).alpha
     save_tasks = np.rint(alpha * N).astype(np.int64)

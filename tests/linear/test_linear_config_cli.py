@@ -13,7 +13,7 @@ import teacherstudent
 import teacherstudent.linear as L
 from teacherstudent.cli import linear as cli
 from teacherstudent.config import ConfigError
-from teacherstudent.linear.config import ALGORITHMS, CHECKS, DEFAULTS
+from teacherstudent.linear.config import ALGORITHMS, CHECKS, DEFAULTS, LORA_ALGORITHMS
 
 SMALL = {"d": 8, "k": 2, "n_tasks": 4, "rounds": 5, "seeds": 2, "test_tasks": 4}
 
@@ -79,8 +79,10 @@ def test_run_contract_and_attrs():
     assert list(ds.algorithm.values) == list(ALGORITHMS)
     assert list(ds["round"].values) == [0, 2, 4, 5]
     np.testing.assert_allclose(ds.dist2, ds.dist**2)
-    assert np.allclose(ds.dist, 1.0)  # k' > k: the spec's distance is identically 1
-    assert (ds.dist_cover.isel(round=0) < 1).all()
+    rep = [a for a in ALGORITHMS if a not in LORA_ALGORITHMS]
+    assert np.allclose(ds.dist.sel(algorithm=rep), 1.0)  # k' > k: the distance is 1
+    assert np.isfinite(ds.lora_error.sel(algorithm=list(LORA_ALGORITHMS))).all()
+    assert (ds.dist_cover.isel(round=0).sel(algorithm=rep) < 1).all()
     assert ds.attrs["version"] == teacherstudent.__version__
     assert ds.attrs["wall_time_s"] > 0
     assert ds.attrs["linear.d"] == 8 and ds.attrs["linear.algorithms"].startswith("[")

@@ -5,6 +5,10 @@ only for the matrices and tensors below, for the activation code it was given, a
 for the activation itself. Each backend module implements them for its activations:
 
 * :mod:`.closed_form` — ``erf`` and ``linear`` in closed form (Saad & Solla 1995).
+* :mod:`.backend` — every activation (``ACTIVATIONS``), per-field activation codes
+  (``acts``: student and teacher may differ): ``relu`` exact (orthant probabilities),
+  smooth activations by Gauss–Hermite quadrature (``quadrature_rule``); dispatches to the
+  closed forms when all fields are ``erf`` or all ``linear``.
 * :mod:`.fourpoint` — the four-point function ``F4(a,b,c,d) = E[g g g g]`` of the finite-P
   theory (``linear``: Isserlis; ``erf``: Price-path quadrature, error ≤ 1e-13).
 
@@ -16,6 +20,25 @@ Kernels (numba, caller-owned outputs, return the number of domain errors):
 
 from __future__ import annotations
 
+from .backend import (
+    ACTIVATIONS,
+    DEFAULT_QUADRATURE_ORDER,
+    GELU,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+    activation_code,
+    f4_tensor_lambda_acts,
+    has_f4,
+    i2_dcov,
+    i2_diag_dcov,
+    i2_matrix_acts,
+    i3_tensor_acts,
+    i4_tensor_acts,
+    j2_matrix_acts,
+    quadrature_rule,
+)
 from .closed_form import (
     ERF,
     I2,
@@ -23,7 +46,6 @@ from .closed_form import (
     I4,
     J2,
     LINEAR,
-    activation_code,
     i2_matrix,
     i3_tensor,
     i4_tensor,
@@ -48,4 +70,20 @@ __all__ = [
     "f4_tensor_lambda",
     "f4_scratch_size",
     "F4",
+    "RELU",
+    "TANH",
+    "SIGMOID",
+    "SOFTPLUS",
+    "GELU",
+    "ACTIVATIONS",
+    "DEFAULT_QUADRATURE_ORDER",
+    "has_f4",
+    "quadrature_rule",
+    "i2_matrix_acts",
+    "i3_tensor_acts",
+    "i4_tensor_acts",
+    "j2_matrix_acts",
+    "i2_dcov",
+    "i2_diag_dcov",
+    "f4_tensor_lambda_acts",
 ]

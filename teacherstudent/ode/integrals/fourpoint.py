@@ -96,6 +96,8 @@ __all__ = [
     "f4_tensor",
     "f4_tensor_lambda",
     "f4_scratch_size",
+    "fill_permutations",
+    "sign4",
     "f4_distinct_count",
     "F4",
     "F4_nodes",
@@ -413,6 +415,18 @@ def _fill(out, a, b, c, d, v):
     out[d, b, c, a] = v
     out[d, c, a, b] = v
     out[d, c, b, a] = v
+
+
+#: Public name of the permutation filler (used by the per-activation backend).
+fill_permutations = _fill
+
+
+@njit(cache=True, error_model="numpy")
+def sign4(r01, r02, r03, r12, r13, r23):
+    """``E[sign(y_0) sign(y_1) sign(y_2) sign(y_3)]`` for a zero-mean Gaussian ``y`` with
+    unit variances and correlations ``r_ij`` (four distinct variables), by the adaptive
+    Price-path rule of :func:`f4`. Returns (value, domain error flag)."""
+    return _f4_sorted(False, False, False, r01, r02, r03, r12, r13, r23, _X, _W, 0, -1)
 
 
 # Table kernels batch the Price terms of many quadruples: phase 1 writes one "item"

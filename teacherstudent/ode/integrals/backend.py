@@ -1,0 +1,1122 @@
+r"""Integrals backend for every activation, with per-field activation codes.
+
+The drift asks for the Gaussian expectations of :mod:`.closed_form` for fields that may
+carry different activations (student fields the student's, teacher fields the teacher's):
+``acts[i]`` is the activation code of field ``i`` of ``C``. Each kernel dispatches:
+
+* all involved fields ``erf`` (or all ``linear``): the closed forms of :mod:`.closed_form`
+  (whole-matrix kernels, checked once per call, so the erf drift keeps its cost);
+* ``relu``, and mixtures of ``relu``, ``erf`` and ``linear``: exact reductions to Gaussian
+  orthant probabilities (Stein's lemma, Price's theorem; the 4-variate orthant probability
+  by the Price-path integral of :mod:`.fourpoint`), see ``theory/activations.md``;
+* smooth activations (``tanh``, ``sigmoid``, ``softplus``, ``gelu``) and their mixtures with
+  ``erf``/``linear``: Gauss–Hermite product rules in a whitened basis of the distinct fields
+  of each integral (``quad``, from :func:`quadrature_rule`).
+
+``relu`` mixed with a smooth activation other than erf/linear is not provided: the
+kernels count such entries as domain errors (value NaN).
+
+Kernels (numba, caller-owned outputs, return the number of domain errors):
+``i2_matrix_acts``, ``i3_tensor_acts``, ``i4_tensor_acts``, ``j2_matrix_acts``,
+``f4_tensor_lambda_acts``; scalars ``i2_dcov``, ``i2_diag_dcov``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from . import closed_form, fourpoint
+from .closed_form import ERF, LINEAR
+
+__all__ = [
+    "ERF",
+    "LINEAR",
+    "RELU",
+    "TANH",
+    "SIGMOID",
+    "SOFTPLUS",
+    "GELU",
+    "ACTIVATIONS",
+    "DEFAULT_QUADRATURE_ORDER",
+    "activation_code",
+    "has_f4",
+    "quadrature_rule",
+    "i2_matrix_acts",
+    "i3_tensor_acts",
+    "i4_tensor_acts",
+    "j2_matrix_acts",
+    "i2_dcov",
+    "i2_diag_dcov",
+    "f4_tensor_lambda_acts",
+]
+
+RELU, TANH, SIGMOID, SOFTPLUS, GELU = 2, 3, 4, 5, 6
+ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sigmoid", "softplus", "gelu")
+_CODES = {name: i for i, name in enumerate(ACTIVATIONS)}
+assert _CODES["erf"] == ERF and _CODES["linear"] == LINEAR
+_TWO_PI = 2.0 / math.pi
+_R = 8.0  # range [−R, R] of the quadrature rule: the Gaussian mass outside is 1.2e-15
+
+#: Points of the 1-D rule (trapezoid on [−8, 8], step 1/8; theory/activations.md §2).
+DEFAULT_QUADRATURE_ORDER = 129
+
+
+def activation_code(name: str) -> int:
+    """Integer code of an activation name (one of :data:`ACTIVATIONS`).
+
+    Raises ``ValueError`` naming the allowed names for an unknown one.
+    """
+    try:
+        return _CODES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def has_f4(code: int) -> bool:
+    """Whether the four-point function F4 (finite-P theory) is available for ``code``."""
+    return int(code) != RELU
+
+
+def quadrature_rule(order: int = DEFAULT_QUADRATURE_ORDER) -> np.ndarray:
+    """1-D rule for the standard normal: ``rule[0]`` nodes, ``rule[1]`` weights (sum 1),
+    shape ``(2, order)``.
+
+    The trapezoid rule on ``[−8, 8]`` with step ``h = 16/(order − 1)``, weights
+    ``h φ(x)``: for integrands analytic in the strip ``|Im x| < d`` its error decays like
+    ``exp(−2π d/h)`` (Gauss–Hermite converges far slower for tanh and sigmoid, whose poles
+    lie at ``Im z = π/2``, ``π``; theory/activations.md §2). The kernels take every k-th
+    node for a whitened coordinate of small scale. ``order`` ≥ 3.
+    """
+    order = int(order)
+    if order < 3:
+        raise ValueError(f"quadrature order must be >= 3, got {order}")
+    x = np.linspace(-_R, _R, order)
+    w = np.exp(-0.5 * x * x)
+    rule = np.empty((2, order))
+    rule[0] = x
+    rule[1] = w / w.sum()
+    return rule
+
+
+# --------------------------------------------------------------------------- exact engine
+# Fields with activations in {relu, erf, linear} (theory/activations.md §1). Every factor
+# is written with Gaussian "variables" v = z_f (+ ξ, an independent N(0, 1) per factor):
+#   relu: g = z θ(z), g' = θ(z), g'' = δ(z)
+#   erf:  g = 2 θ(z + ξ) − 1, g' = 2 δ(z + ξ), g'' = −2 z δ(z + ξ)
+#   linear: g = z, g' = 1, g'' = 0
+# A term is c · Π δ(v_k) · Π z_i · Π θ(v_j). The δs condition the Gaussian (density at 0
+# times the Schur complement); the ≤ 2 remaining z factors are removed by Stein's lemma,
+# E[z_i h] = Σ_j Cov(z_i, v_j) E[∂_j h], ∂θ = δ; what remains are orthant probabilities
+# of ≤ 4 variables (closed forms up to 3, the Price-path integral of fourpoint.sign4 for 4).
+_NV = 12  # variables per term: ≤ 4 slots × (δ or θ, z)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_ONE = 1.0 - 1e-12  # |correlation| beyond which two orthant variables are merged
+# slot kinds: the derivative order of g in the slot (0, 1, 2)
+
+
+@njit(cache=True, inline="always")
+def _rho(W, i, j):
+    r = W[i, j] / math.sqrt(W[i, i] * W[j, j])
+    return min(1.0, max(-1.0, r))
+
+
+@njit(cache=True)
+def _orth(W, mask, nv, eps):
+    """P(v_j > 0 for the variables j in ``mask``); a variable of (numerically) zero
+    variance is the constant 0 and counts ½ (the symmetric limit). Returns (P, error)."""
+    f = 1.0
+    i0 = i1 = i2 = i3 = -1
+    cnt = 0
+    for k in range(nv):
+        if (mask >> k) & 1:
+            if W[k, k] <= eps:
+                f *= 0.5
+                continue
+            if cnt == 0:
+                i0 = k
+            elif cnt == 1:
+                i1 = k
+            elif cnt == 2:
+                i2 = k
+            elif cnt == 3:
+                i3 = k
+            cnt += 1
+    if cnt > 4:
+        return math.nan, 1
+    if cnt == 4:
+        # merge (or cut) perfectly correlated pairs: the Price path needs a regular matrix
+        r01, r02, r03 = _rho(W, i0, i1), _rho(W, i0, i2), _rho(W, i0, i3)
+        r12, r13, r23 = _rho(W, i1, i2), _rho(W, i1, i3), _rho(W, i2, i3)
+        if min(r01, r02, r03, r12, r13, r23) <= -_ONE:
+            return 0.0, 0
+        if r01 >= _ONE or r02 >= _ONE or r12 >= _ONE:
+            # drop i0 (r01, r02) or i1 (r12): the remaining three
+            if r01 >= _ONE or r02 >= _ONE:
+                i0 = i3
+            else:
+                i1 = i3
+            cnt = 3
+        elif r03 >= _ONE or r13 >= _ONE or r23 >= _ONE:
+            cnt = 3
+        else:
+            s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
+            tot = 1.0 + _TWO_PI * (
+                math.asin(r01)
+                + math.asin(r02)
+                + math.asin(r03)
+                + math.asin(r12)
+                + math.asin(r13)
+                + math.asin(r23)
+            )
+            return f * (tot + s4) / 16.0, e
+    if cnt == 3:
+        return f * (
+            0.125
+            + (math.asin(_rho(W, i0, i1)) + math.asin(_rho(W, i0, i2)) + math.asin(_rho(W, i1, i2)))
+            / (4.0 * math.pi)
+        ), 0
+    if cnt == 2:
+        return f * (0.25 + math.asin(_rho(W, i0, i1)) / (2.0 * math.pi)), 0
+    if cnt == 1:
+        return 0.5 * f, 0
+    return f, 0
+
+
+@njit(cache=True, inline="always")
+def _condition(W, Wn, k, nv):
+    """Wn = covariance of the variables given v_k = 0 (Schur complement)."""
+    inv = 1.0 / W[k, k]
+    for i in range(nv):
+        for j in range(nv):
+            Wn[i, j] = W[i, j] - W[i, k] * W[k, j] * inv
+
+
+@njit(cache=True)
+def _e1(Ws, lvl, i, mask, nv, eps):
+    """E[z_i Π_{j∈mask} θ(v_j)] with the covariance Ws[lvl] (Stein's lemma)."""
+    W = Ws[lvl]
+    acc = 0.0
+    bad = 0
+    for k in range(nv):
+        if (mask >> k) & 1 and W[k, k] > eps and W[i, k] != 0.0:
+            Wn = Ws[lvl + 1]
+            _condition(W, Wn, k, nv)
+            p, e = _orth(Wn, mask & ~(1 << k), nv, eps)
+            bad += e
+            acc += W[i, k] * _INV_SQRT_2PI / math.sqrt(W[k, k]) * p
+    return acc, bad
+
+
+@njit(cache=True)
+def _e2(Ws, lvl, i, j, mask, nv, eps):
+    """E[z_i z_j Π_{k∈mask} θ(v_k)] (Stein's lemma on z_i)."""
+    W = Ws[lvl]
+    p, bad = _orth(W, mask, nv, eps)
+    acc = W[i, j] * p
+    for k in range(nv):
+        if (mask >> k) & 1 and W[k, k] > eps and W[i, k] != 0.0:
+            _condition(W, Ws[lvl + 1], k, nv)
+            v, e = _e1(Ws, lvl + 1, j, mask & ~(1 << k), nv, eps)
+            bad += e
+            acc += W[i, k] * _INV_SQRT_2PI / math.sqrt(W[k, k]) * v
+    return acc, bad
+
+
+@njit(cache=True)
+def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
+    """E[Π_s g^{(kd[s])}_{acts[fl[s]]}(z_{fl[s]})] for ``ns`` ≤ 4 slots with activations in
+    {relu, erf, linear}. ``Ws``: (≥ 4, _NV, _NV) work array; ``vf``, ``va``: int work
+    arrays (≥ _NV). Returns (value, domain errors)."""
+    # erf g slots expand into 2θ(y) − 1: enumerate the subsets
+    nerf = 0
+    for s in range(ns):
+        if acts[fl[s]] == ERF and kd[s] == 0:
+            nerf += 1
+    total = 0.0
+    bad = 0
+    for sub in range(1 << nerf):
+        coef = 1.0
+        nv = 0
+        dmask = 0
+        tmask = 0
+        zi = -1
+        zj = -1
+        nz = 0
+        ie = 0
+        zero = False
+        for s in range(ns):
+            f = fl[s]
+            a = acts[f]
+            k = kd[s]
+            if a == LINEAR:
+                if k == 2:
+                    zero = True
+                elif k == 0:
+                    vf[nv] = f
+                    va[nv] = 0
+                    if nz == 0:
+                        zi = nv
+                    else:
+                        zj = nv
+                    nz += 1
+                    nv += 1
+            elif a == RELU:
+                if k == 2:
+                    vf[nv] = f
+                    va[nv] = 0
+                    dmask |= 1 << nv
+                    nv += 1
+                else:
+                    # θ(z_f), merged with an existing one (θ² = θ); relu = z θ(z): the z
+                    # factor is the same Gaussian variable (Stein needs only its row)
+                    t0 = -1
+                    for t in range(nv):
+                        if (tmask >> t) & 1 and vf[t] == f and va[t] == 0:
+                            t0 = t
+                    if t0 < 0:
+                        vf[nv] = f
+                        va[nv] = 0
+                        tmask |= 1 << nv
+                        t0 = nv
+                        nv += 1
+                    if k == 0:
+                        if nz == 0:
+                            zi = t0
+                        else:
+                            zj = t0
+                        nz += 1
+            else:  # ERF
+                if k == 0:
+                    if (sub >> ie) & 1:
+                        vf[nv] = f
+                        va[nv] = 1
+                        tmask |= 1 << nv
+                        nv += 1
+                        coef *= 2.0
+                    else:
+                        coef = -coef
+                    ie += 1
+                else:
+                    vf[nv] = f
+                    va[nv] = 1
+                    dmask |= 1 << nv
+                    nv += 1
+                    coef *= 2.0
+                    if k == 2:
+                        coef = -coef
+                        vf[nv] = f
+                        va[nv] = 0
+                        if nz == 0:
+                            zi = nv
+                        else:
+                            zj = nv
+                        nz += 1
+                        nv += 1
+        if zero:
+            continue
+        if nz > 2:
+            return math.nan, 1
+        W = Ws[0]
+        for i in range(nv):
+            for j in range(nv):
+                W[i, j] = C[vf[i], vf[j]]
+            W[i, i] += va[i]
+        lvl = 0
+        for k in range(nv):
+            if (dmask >> k) & 1:
+                if Ws[lvl][k, k] <= eps:
+                    return math.nan, 1
+                coef *= _INV_SQRT_2PI / math.sqrt(Ws[lvl][k, k])
+                _condition(Ws[lvl], Ws[lvl + 1], k, nv)
+                lvl += 1
+        if lvl > 1:  # keep two levels free for Stein
+            for i in range(nv):
+                for j in range(nv):
+                    Ws[0][i, j] = Ws[lvl][i, j]
+            lvl = 0
+        if nz == 0:
+            v, e = _orth(Ws[lvl], tmask, nv, eps)
+        elif nz == 1:
+            v, e = _e1(Ws, lvl, zi, tmask, nv, eps)
+        else:
+            v, e = _e2(Ws, lvl, zi, zj, tmask, nv, eps)
+        bad += e
+        total += coef * v
+    return total, bad
+
+
+# --------------------------------------------------------------------------- quadrature
+# Smooth activations (theory/activations.md §2). The distinct fields of an integral are
+# written in a whitened basis z = L x, x ~ N(0, I_r) (pivoted Cholesky: repeated or
+# linearly dependent fields cost no dimension), and E is a product of 1-D trapezoid rules
+# in x (geometric convergence for integrands analytic in a strip, where Gauss–Hermite
+# stalls on the poles of tanh and sigmoid at Im z = ±π/2, ±π). Coordinate d of scale
+# s_d = max_f |L_fd| uses every k_d-th node of the rule, k_d = ⌊_KZ/s_d⌋ (z-step at
+# most _KZ h; half of it for tanh, whose poles are twice as close; never finer than the
+# rule), capped so the x-step stays ≤ _H_MAX (the Gaussian itself); node products with
+# weight below _PRUNE of the largest are skipped (the Gaussian tails).
+_H_MAX = 0.75
+_KZ = 2.0  # z-step in units of the rule's step h (tanh: half of it): the order sets it
+_PRUNE = 1e-13  # relative weight of a skipped node product (4-D: drops 3e-12 of the mass)
+
+
+@njit(cache=True, inline="always")
+def _g(a, k, z):
+    """g^{(k)}(z) for activation code ``a`` (k = 0, 1, 2)."""
+    if a == ERF:
+        if k == 0:
+            return math.erf(z * 0.7071067811865476)
+        e = 0.7978845608028654 * math.exp(-0.5 * z * z)
+        return e if k == 1 else -z * e
+    if a == LINEAR:
+        return z if k == 0 else (1.0 if k == 1 else 0.0)
+    if a == TANH:
+        t = math.tanh(z)
+        if k == 0:
+            return t
+        return 1.0 - t * t if k == 1 else -2.0 * t * (1.0 - t * t)
+    if a == SIGMOID or a == SOFTPLUS:
+        if z >= 0.0:
+            e = math.exp(-z)
+            sg = 1.0 / (1.0 + e)
+        else:
+            e = math.exp(z)
+            sg = e / (1.0 + e)
+        if a == SIGMOID:
+            k += 1
+        if k == 0:  # softplus
+            return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+        if k == 1:
+            return sg
+        if k == 2:
+            return sg * (1.0 - sg)
+        return sg * (1.0 - sg) * (1.0 - 2.0 * sg)
+    if a == GELU:
+        ph = 0.3989422804014327 * math.exp(-0.5 * z * z)
+        if k == 0:
+            return z * 0.5 * math.erfc(-z * 0.7071067811865476)
+        if k == 1:
+            return 0.5 * math.erfc(-z * 0.7071067811865476) + z * ph
+        return ph * (2.0 - z * z)
+    if a == RELU:  # not used by the dispatch (kinks); for forced-quadrature tests
+        if k == 0:
+            return max(z, 0.0)
+        return (1.0 if z > 0.0 else 0.0) if k == 1 else 0.0
+    return math.nan
+
+
+@njit(cache=True)
+def _line(acts, fl, kd, sA, sB, nin, base, lc, XN, WN, d, cnt, cut):
+    """Σ_t WN[d, t] Π g(base + lc XN[d, t]) over the ≤ 2 slots ``sA, sB`` of one field,
+    nodes of weight ≥ ``cut`` (the innermost level of :func:`_quad`)."""
+    aA = acts[fl[sA]]
+    kA = kd[sA]
+    acc = 0.0
+    if nin == 1:
+        for t in range(cnt):
+            w = WN[d, t]
+            if w >= cut:
+                acc += w * _g(aA, kA, base + lc * XN[d, t])
+        return acc
+    aB = acts[fl[sB]]
+    kB = kd[sB]
+    for t in range(cnt):
+        w = WN[d, t]
+        if w >= cut:
+            zz = base + lc * XN[d, t]
+            acc += w * _g(aA, kA, zz) * _g(aB, kB, zz)
+    return acc
+
+
+@njit(cache=True)
+def _quad(C, fl, kd, ns, acts, quad, coarse, wk):
+    """E[Π_s g^{(kd[s])}_{acts[fl[s]]}(z_{fl[s]})] for ``ns`` ≤ 4 slots by the product
+    trapezoid rule ``quad`` in a whitened basis; ``coarse`` multiplies the strides (≥ 1).
+    ``wk``: float work array (≥ 64 + 4·2·n). Returns (value, domain errors)."""
+    # distinct fields (uf) and the field of each slot (us)
+    m = 0
+    us = np.empty(4, np.int64)  # small fixed arrays: stack-allocated by LLVM
+    uf = np.empty(4, np.int64)
+    for s in range(ns):
+        j = -1
+        for t in range(m):
+            if uf[t] == fl[s]:
+                j = t
+        if j < 0:
+            uf[m] = fl[s]
+            j = m
+            m += 1
+        us[s] = j
+    # pivoted Cholesky of the m×m covariance: L[j, d], pivot order piv
+    S = wk[0:16].reshape((4, 4))
+    L = wk[16:32].reshape((4, 4))
+    for i in range(m):
+        for j in range(m):
+            S[i, j] = C[uf[i], uf[j]]
+            L[i, j] = 0.0
+    scale = 0.0
+    for i in range(m):
+        scale = max(scale, S[i, i])
+    if not scale > 0.0:  # all fields identically 0
+        v = 1.0
+        for s in range(ns):
+            v *= _g(acts[fl[s]], kd[s], 0.0)
+        return v, 0
+    lev = np.empty(4, np.int64)
+    done = np.zeros(4, np.bool_)
+    r = 0
+    for d in range(m):
+        best = -1
+        bv = 1e-13 * scale
+        for i in range(m):
+            if not done[i]:
+                res = S[i, i]
+                for e in range(d):
+                    res -= L[i, e] * L[i, e]
+                if res > bv:
+                    bv = res
+                    best = i
+        if best < 0:
+            break
+        done[best] = True
+        L[best, d] = math.sqrt(bv)
+        for i in range(m):
+            if not done[i]:
+                acc = S[i, best]
+                for e in range(d):
+                    acc -= L[i, e] * L[best, e]
+                L[i, d] = acc / L[best, d]
+        lev[best] = d
+        r += 1
+    for i in range(m):
+        if not done[i]:
+            lev[i] = r - 1  # dependent field: known once all coordinates are
+    # per-level nodes and weights (subsampled rule)
+    n = quad.shape[1]
+    c0 = n // 2
+    h = quad[0, c0 + 1] - quad[0, c0] if n > 1 else 1.0
+    kmax = max(1, int(_H_MAX / h))
+    cnt = np.ones(4, np.int64)
+    XN = wk[64 : 64 + 4 * n].reshape((4, n))
+    WN = wk[64 + 4 * n : 64 + 8 * n].reshape((4, n))
+    wmax = 1.0
+    for d in range(4):
+        if d < r:
+            sd = 0.0
+            for i in range(m):
+                # tanh: poles at Im z = π/2, half the distance of sigmoid/softplus (π)
+                sd = max(sd, abs(L[i, d]) * (2.0 if acts[uf[i]] == TANH else 1.0))
+            k = int(_KZ * coarse / sd) if _KZ * coarse < sd * kmax else kmax
+            k = max(1, min(k, kmax))
+            J = min(c0, n - 1 - c0) // k
+            cnt[d] = 2 * J + 1
+            wm = 0.0
+            for t in range(2 * J + 1):
+                i = c0 + (t - J) * k
+                XN[d, t] = quad[0, i]
+                WN[d, t] = quad[1, i] * k
+                wm = max(wm, WN[d, t])
+            wmax *= wm
+        else:
+            XN[d, 0] = 0.0
+            WN[d, 0] = 1.0
+    thr = _PRUNE * wmax
+    # the innermost active level: a line sum over one field (≤ 2 slots) when it can
+    Lr = r - 1
+    nin = 0
+    sA = -1
+    sB = -1
+    fin = -1
+    fast = True
+    for s in range(ns):
+        if lev[us[s]] == Lr:
+            if nin == 0:
+                sA = s
+                fin = us[s]
+            elif nin == 1:
+                sB = s
+            if us[s] != fin:
+                fast = False
+            nin += 1
+    fast = fast and 1 <= nin <= 2
+    acc = 0.0
+    if fast and Lr == 0:
+        return _line(acts, fl, kd, sA, sB, nin, 0.0, L[fin, 0], XN, WN, 0, cnt[0], thr), 0
+    z = np.empty(4)
+    for i0 in range(cnt[0]):
+        x0 = XN[0, i0]
+        w0 = WN[0, i0]
+        if w0 < thr:
+            continue
+        f0 = 1.0
+        for s in range(ns):
+            if lev[us[s]] == 0:
+                f0 *= _g(acts[fl[s]], kd[s], L[us[s], 0] * x0)
+        if fast and Lr == 1:
+            acc += (
+                w0
+                * f0
+                * _line(
+                    acts,
+                    fl,
+                    kd,
+                    sA,
+                    sB,
+                    nin,
+                    L[fin, 0] * x0,
+                    L[fin, 1],
+                    XN,
+                    WN,
+                    1,
+                    cnt[1],
+                    thr / w0,
+                )
+            )
+            continue
+        for i1 in range(cnt[1]):
+            x1 = XN[1, i1]
+            w1 = w0 * WN[1, i1]
+            if w1 < thr:
+                continue
+            f1 = f0
+            for s in range(ns):
+                if lev[us[s]] == 1:
+                    f1 *= _g(acts[fl[s]], kd[s], L[us[s], 0] * x0 + L[us[s], 1] * x1)
+            if fast and Lr == 2:
+                acc += (
+                    w1
+                    * f1
+                    * _line(
+                        acts,
+                        fl,
+                        kd,
+                        sA,
+                        sB,
+                        nin,
+                        L[fin, 0] * x0 + L[fin, 1] * x1,
+                        L[fin, 2],
+                        XN,
+                        WN,
+                        2,
+                        cnt[2],
+                        thr / w1,
+                    )
+                )
+                continue
+            for i2 in range(cnt[2]):
+                x2 = XN[2, i2]
+                w2 = w1 * WN[2, i2]
+                if w2 < thr:
+                    continue
+                f2 = f1
+                for j in range(m):
+                    z[j] = L[j, 0] * x0 + L[j, 1] * x1 + L[j, 2] * x2
+                for s in range(ns):
+                    if lev[us[s]] == 2:
+                        f2 *= _g(acts[fl[s]], kd[s], z[us[s]])
+                if fast and Lr == 3:
+                    acc += (
+                        w2
+                        * f2
+                        * _line(
+                            acts,
+                            fl,
+                            kd,
+                            sA,
+                            sB,
+                            nin,
+                            z[fin],
+                            L[fin, 3],
+                            XN,
+                            WN,
+                            3,
+                            cnt[3],
+                            thr / w2,
+                        )
+                    )
+                    continue
+                for i3 in range(cnt[3]):
+                    w3 = w2 * WN[3, i3]
+                    if w3 < thr:
+                        continue
+                    x3 = XN[3, i3]
+                    f3 = f2
+                    for s in range(ns):
+                        if lev[us[s]] == 3:
+                            f3 *= _g(acts[fl[s]], kd[s], z[us[s]] + L[us[s], 3] * x3)
+                    acc += w3 * f3
+    return acc, 0
+
+
+@njit(cache=True)
+def _family(a):
+    """0: erf/linear/relu (exact engine), 1: smooth (quadrature; erf/linear also)."""
+    return 0 if a <= RELU else 1
+
+
+@njit(cache=True)
+def _expect(C, fl, kd, ns, acts, quad, coarse, Ws, vf, va, wk, eps, force_quad):
+    """Dispatch one expectation: the exact engine if every field is relu/erf/linear,
+    the quadrature if none is relu; relu with a smooth activation: NaN, 1 error."""
+    exact = True
+    has_relu = False
+    for s in range(ns):
+        a = acts[fl[s]]
+        if a > RELU:
+            exact = False
+        if a == RELU:
+            has_relu = True
+    if exact and not force_quad:
+        return _exact(C, fl, kd, ns, acts, Ws, vf, va, eps)
+    if has_relu and not force_quad:
+        return math.nan, 1
+    return _quad(C, fl, kd, ns, acts, quad, coarse, wk)
+
+
+# --------------------------------------------------------------------------- relu closed forms
+# All fields relu (theory/activations.md §1): with det = C_aa C_bb − C_ab², ρ = C_ab/σ_aσ_b,
+#   I2 = (√det + C_ab (π/2 + asin ρ))/(2π)   [= σσ'(sin θ + (π − θ) cos θ)/(2π), θ = acos ρ]
+#   J2 = 1/4 + asin ρ/(2π),  E[δ(z_a) relu(z_c)] = √det_ac/(2π C_aa)
+#   I3 = C_ba E[δ(z_a) relu(z_c)] + C_bc J2(a, c)  (a ≠ c),  C_ba/2  (a = c)
+@njit(cache=True, inline="always")
+def _relu_rho(C, a, b):
+    v = C[a, a] * C[b, b]
+    if not v > 0.0:
+        return 0.0, 0.0
+    det = max(v - C[a, b] * C[a, b], 0.0)
+    return min(1.0, max(-1.0, C[a, b] / math.sqrt(v))), det
+
+
+@njit(cache=True)
+def _relu_i2(C, n, out):
+    for a in range(n):
+        out[a, a] = 0.5 * C[a, a]
+        for b in range(a + 1, n):
+            r, det = _relu_rho(C, a, b)
+            v = (math.sqrt(det) + C[a, b] * (0.5 * math.pi + math.asin(r))) / (2.0 * math.pi)
+            out[a, b] = v
+            out[b, a] = v
+    return 0
+
+
+@njit(cache=True)
+def _relu_j2(C, n, out):
+    for a in range(n):
+        out[a, a] = 0.5
+        for b in range(a + 1, n):
+            r, _ = _relu_rho(C, a, b)
+            v = 0.25 + math.asin(r) / (2.0 * math.pi)
+            out[a, b] = v
+            out[b, a] = v
+    return 0
+
+
+@njit(cache=True)
+def _relu_i3(C, na, nb, nc, out):
+    bad = 0
+    for a in range(na):
+        caa = C[a, a]
+        if not caa > 0.0:
+            bad += 1
+            caa = 1e-300
+        for c in range(nc):
+            if c == a:
+                for b in range(nb):
+                    out[a, b, c] = 0.5 * C[b, a]
+                continue
+            r, det = _relu_rho(C, a, c)
+            p = math.sqrt(det) / (2.0 * math.pi * caa)
+            q = 0.25 + math.asin(r) / (2.0 * math.pi)
+            for b in range(nb):
+                out[a, b, c] = C[b, a] * p + C[b, c] * q
+    return bad
+
+
+# --------------------------------------------------------------------------- dispatch
+@njit(cache=True, inline="always")
+def _all_equal(acts, n):
+    a0 = acts[0]
+    for i in range(1, n):
+        if acts[i] != a0:
+            return False
+    return True
+
+
+_COARSE_4 = 2.0  # stride factor of the 3-/4-dimensional integrals (I4, F4): cost ∝ 1/coarse⁴
+
+
+@njit(cache=True)
+def _work(C, n, quad):
+    """Work arrays of the per-entry engines (allocated once per kernel call) and the
+    zero-variance threshold."""
+    big = 1.0
+    for i in range(n):
+        big = max(big, C[i, i])
+    return (
+        np.empty((6, _NV, _NV)),
+        np.empty(_NV, np.int64),
+        np.empty(_NV, np.int64),
+        np.empty(64 + 8 * quad.shape[1]),
+        1e-14 * big,
+        np.empty(4, np.int64),
+        np.empty(4, np.int64),
+    )
+
+
+@njit(cache=True)
+def _pair(C, a, ka, b, kb, acts, quad, w, force_quad):
+    Ws, vf, va, wk, eps, fl, kd = w
+    fl[0] = a
+    kd[0] = ka
+    fl[1] = b
+    kd[1] = kb
+    return _expect(C, fl, kd, 2, acts, quad, 1.0, Ws, vf, va, wk, eps, force_quad)
+
+
+@njit(cache=True)
+def _quadruple(C, a, ka, b, kb, c, kc, d, kdd, acts, quad, w, force_quad):
+    Ws, vf, va, wk, eps, fl, kd = w
+    fl[0] = a
+    kd[0] = ka
+    fl[1] = b
+    kd[1] = kb
+    fl[2] = c
+    kd[2] = kc
+    fl[3] = d
+    kd[3] = kdd
+    return _expect(C, fl, kd, 4, acts, quad, _COARSE_4, Ws, vf, va, wk, eps, force_quad)
+
+
+@njit(cache=True)
+def _i2_entries(C, n, acts, quad, out, force_quad):
+    w = _work(C, n, quad)
+    bad = 0
+    for a in range(n):
+        for b in range(a, n):
+            v, e = _pair(C, a, 0, b, 0, acts, quad, w, force_quad)
+            bad += e
+            out[a, b] = v
+            out[b, a] = v
+    return bad
+
+
+@njit(cache=True)
+def _j2_entries(C, na, acts, quad, out, force_quad):
+    w = _work(C, na, quad)
+    bad = 0
+    for a in range(na):
+        for b in range(a, na):
+            v, e = _pair(C, a, 1, b, 1, acts, quad, w, force_quad)
+            bad += e
+            out[a, b] = v
+            out[b, a] = v
+    return bad
+
+
+@njit(cache=True)
+def _i3_entries(C, na, nb, nc, acts, quad, out, force_quad):
+    """Stein's lemma on z_b: I3(a,b,c) = C_ba E[g_a''(z_a) g_c(z_c)] + C_bc E[g_a' g_c']
+    (a ≠ c), C_ba E[g_a'' g_a + g_a'²] (a = c): two 2-D integrals per (a, c)."""
+    w = _work(C, max(na, nc), quad)
+    bad = 0
+    for a in range(na):
+        for c in range(nc):
+            p, e1 = _pair(C, a, 2, c, 0, acts, quad, w, force_quad)
+            q, e2 = _pair(C, a, 1, c, 1, acts, quad, w, force_quad)
+            bad += e1 + e2
+            if a == c:
+                for b in range(nb):
+                    out[a, b, c] = C[b, a] * (p + q)
+            else:
+                for b in range(nb):
+                    out[a, b, c] = C[b, a] * p + C[b, c] * q
+    return bad
+
+
+@njit(cache=True)
+def _i4_entries(C, na, nc, acts, quad, out, force_quad):
+    w = _work(C, max(na, nc), quad)
+    bad = 0
+    for a in range(na):
+        for b in range(a, na):
+            for c in range(nc):
+                for d in range(c, nc):
+                    v, e = _quadruple(C, a, 1, b, 1, c, 0, d, 0, acts, quad, w, force_quad)
+                    bad += e
+                    out[a, b, c, d] = v
+                    out[a, b, d, c] = v
+                    out[b, a, c, d] = v
+                    out[b, a, d, c] = v
+    return bad
+
+
+@njit(cache=True)
+def _f4_entries(C, n, n_lambda, acts, quad, out, force_quad):
+    w = _work(C, n, quad)
+    nl = min(n_lambda, n)
+    bad = 0
+    for a in range(n):
+        for b in range(a, nl):
+            for c in range(b, n):
+                for d in range(c, n):
+                    if acts[a] == RELU or acts[b] == RELU or acts[c] == RELU or acts[d] == RELU:
+                        v, e = math.nan, 1  # relu F4: not provided (has_f4)
+                    else:
+                        v, e = _quadruple(C, a, 0, b, 0, c, 0, d, 0, acts, quad, w, force_quad)
+                    bad += e
+                    fourpoint.fill_permutations(out, a, b, c, d, v)
+    return bad
+
+
+@njit(cache=True)
+def i2_matrix_acts(C, n, acts, quad, out):
+    """``out[a, b] = E[g_a(z_a) g_b(z_b)]`` for ``a, b < n`` (``g_a`` the activation
+    ``acts[a]``); returns the number of domain errors."""
+    if _all_equal(acts, n) and acts[0] <= LINEAR:
+        return closed_form.i2_matrix(C, n, acts[0], out)
+    if _all_equal(acts, n) and acts[0] == RELU:
+        return _relu_i2(C, n, out)
+    return _i2_entries(C, n, acts, quad, out, False)
+
+
+@njit(cache=True)
+def i3_tensor_acts(C, na, nb, nc, acts, quad, out):
+    """``out[a, b, c] = E[g_a'(z_a) z_b g_c(z_c)]`` for ``a < na, b < nb, c < nc``
+    (``z_b`` carries no activation: ``acts`` needs ``max(na, nc)`` entries); returns the
+    number of domain errors."""
+    if _all_equal(acts, max(na, nc)) and acts[0] <= LINEAR:
+        return closed_form.i3_tensor(C, na, nb, nc, acts[0], out)
+    if _all_equal(acts, max(na, nc)) and acts[0] == RELU:
+        return _relu_i3(C, na, nb, nc, out)
+    return _i3_entries(C, na, nb, nc, acts, quad, out, False)
+
+
+@njit(cache=True)
+def i4_tensor_acts(C, na, nc, acts, quad, out, scratch):
+    """``out[a, b, c, d] = E[g_a'(z_a) g_b'(z_b) g_c(z_c) g_d(z_d)]`` for ``a, b < na``,
+    ``c, d < nc``; ``scratch`` at least ``3 nc`` floats (closed forms). Returns the
+    number of domain errors."""
+    if _all_equal(acts, max(na, nc)) and acts[0] <= LINEAR:
+        return closed_form.i4_tensor(C, na, nc, acts[0], out, scratch)
+    return _i4_entries(C, na, nc, acts, quad, out, False)
+
+
+@njit(cache=True)
+def j2_matrix_acts(C, na, acts, quad, out):
+    """``out[a, b] = E[g_a'(z_a) g_b'(z_b)]`` for ``a, b < na``."""
+    if _all_equal(acts, na) and acts[0] <= LINEAR:
+        return closed_form.j2_matrix(C, na, acts[0], out)
+    if _all_equal(acts, na) and acts[0] == RELU:
+        return _relu_j2(C, na, out)
+    return _j2_entries(C, na, acts, quad, out, False)
+
+
+@njit(cache=True)
+def i2_dcov(C, a, b, acts, quad):
+    """``(∂I2(a,b)/∂C_ab, ∂I2(a,b)/∂C_aa)`` for ``a ≠ b`` (Price's theorem:
+    ``E[g_a' g_b']`` and ``½ E[g_a''(z_a) g_b(z_b)]``); NaN where not available."""
+    if acts[a] == LINEAR and acts[b] == LINEAR:
+        return 1.0, 0.0
+    if acts[a] == ERF and acts[b] == ERF:
+        da = 1.0 + C[a, a]
+        det = da * (1.0 + C[b, b]) - C[a, b] * C[a, b]
+        root = math.sqrt(max(det, 1e-300))
+        return _TWO_PI / root, -0.5 * _TWO_PI * C[a, b] / (da * root)
+    w = _work(C, max(a, b) + 1, quad)
+    p, _ = _pair(C, a, 1, b, 1, acts, quad, w, False)
+    q, _ = _pair(C, a, 2, b, 0, acts, quad, w, False)
+    return p, 0.5 * q
+
+
+@njit(cache=True)
+def i2_diag_dcov(C, a, acts, quad):
+    """``dI2(a,a)/dC_aa = E[g_a'(z_a)² + g_a(z_a) g_a''(z_a)]``; NaN where not available."""
+    if acts[a] == LINEAR:
+        return 1.0
+    if acts[a] == ERF:
+        c = C[a, a]
+        return _TWO_PI / ((1.0 + c) * math.sqrt(1.0 + 2.0 * c))
+    w = _work(C, a + 1, quad)
+    p, _ = _pair(C, a, 1, a, 1, acts, quad, w, False)
+    q, _ = _pair(C, a, 2, a, 0, acts, quad, w, False)
+    return p + q
+
+
+@njit(cache=True)
+def f4_tensor_lambda_acts(C, n, n_lambda, acts, quad, out, scratch):
+    """``out[a, b, c, d] = E[g_a g_b g_c g_d]`` for the quadruples of
+    :func:`.fourpoint.f4_tensor_lambda` (at least two indices ``< n_lambda``); ``scratch``
+    at least :func:`.fourpoint.f4_scratch_size` ``(n)`` floats. Returns the number of
+    domain errors (also the quadruples with a relu field: no F4, see :func:`has_f4`)."""
+    if _all_equal(acts, n) and acts[0] <= LINEAR:
+        return fourpoint.f4_tensor_lambda(C, n, n_lambda, acts[0], out, scratch)
+    return _f4_entries(C, n, n_lambda, acts, quad, out, False)
+
+
+# --------------------------------------------------------------------------- Python API
+def _acts_array(n, activation, teacher_activation, K, acts):
+    if acts is not None:
+        codes = [a if isinstance(a, (int, np.integer)) else activation_code(a) for a in acts]
+        if len(codes) != n:
+            raise ValueError(f"acts must have one entry per field ({n}), got {len(codes)}")
+        return np.asarray(codes, dtype=np.int64)
+    out = np.full(n, activation_code(activation), dtype=np.int64)
+    if teacher_activation is not None:
+        if K is None:
+            raise ValueError("teacher_activation needs K (the number of student fields)")
+        out[K:] = activation_code(teacher_activation)
+    return out
+
+
+def _prep(C, activation, teacher_activation, K, acts, order):
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"C must be a square matrix, got shape {C.shape}")
+    n = C.shape[0]
+    return C, n, _acts_array(n, activation, teacher_activation, K, acts), quadrature_rule(order)
+
+
+def I2(
+    C,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+    force_quadrature=False,
+):
+    """Matrix ``I2[a, b] = E[g_a(z_a) g_b(z_b)]`` over all fields of ``C``.
+
+    Parameters
+    ----------
+    C : (n, n) array
+        Covariance of the fields.
+    activation : str
+        Activation of every field (of the first ``K`` if ``teacher_activation`` is given).
+    teacher_activation : str, optional
+        Activation of the fields ``K..n-1``.
+    K : int, optional
+        Number of student fields (with ``teacher_activation``).
+    acts : sequence, optional
+        Per-field activation names or codes (overrides the two above).
+    order : int
+        Points of the quadrature rule (smooth activations).
+    force_quadrature : bool
+        Use the quadrature also where an exact path exists (tests).
+
+    Returns
+    -------
+    (n, n) array (NaN where not available).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(I2(np.eye(1), "relu")[0, 0])
+    0.5
+    """
+    C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
+    out = np.empty((n, n))
+    if force_quadrature:
+        _i2_entries(C, n, a, q, out, True)
+    else:
+        i2_matrix_acts(C, n, a, q, out)
+    return out
+
+
+def J2(
+    C,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+    force_quadrature=False,
+):
+    """Matrix ``J2[a, b] = E[g_a'(z_a) g_b'(z_b)]``; parameters as :func:`I2`."""
+    C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
+    out = np.empty((n, n))
+    if force_quadrature:
+        _j2_entries(C, n, a, q, out, True)
+    else:
+        j2_matrix_acts(C, n, a, q, out)
+    return out
+
+
+def I3(
+    C,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+    force_quadrature=False,
+):
+    """Tensor ``I3[a, b, c] = E[g_a'(z_a) z_b g_c(z_c)]``; parameters as :func:`I2`."""
+    C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
+    out = np.empty((n, n, n))
+    if force_quadrature:
+        _i3_entries(C, n, n, n, a, q, out, True)
+    else:
+        i3_tensor_acts(C, n, n, n, a, q, out)
+    return out
+
+
+def I4(
+    C,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+    force_quadrature=False,
+):
+    """Tensor ``I4[a, b, c, d] = E[g_a' g_b' g_c g_d]``; parameters as :func:`I2`."""
+    C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
+    out = np.empty((n, n, n, n))
+    if force_quadrature:
+        _i4_entries(C, n, n, a, q, out, True)
+    else:
+        i4_tensor_acts(C, n, n, a, q, out, np.empty(3 * n))
+    return out
+
+
+def F4(
+    C,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+    force_quadrature=False,
+):
+    """Tensor ``F4[a, b, c, d] = E[g_a g_b g_c g_d]`` (NaN for relu fields); parameters
+    as :func:`I2`."""
+    C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
+    out = np.empty((n, n, n, n))
+    if force_quadrature:
+        _f4_entries(C, n, n, a, q, out, True)
+    else:
+        f4_tensor_lambda_acts(C, n, n, a, q, out, np.empty(fourpoint.f4_scratch_size(n)))
+    return out
+
+
+def dcov(
+    C,
+    a,
+    b,
+    activation="erf",
+    teacher_activation=None,
+    K=None,
+    acts=None,
+    order=DEFAULT_QUADRATURE_ORDER,
+):
+    """``i2_dcov`` (``a ≠ b``) or ``i2_diag_dcov`` (``a = b``) from Python."""
+    C, n, ac, q = _prep(C, activation, teacher_activation, K, acts, order)
+    if a == b:
+        return i2_diag_dcov(C, a, ac, q)
+    return i2_dcov(C, a, b, ac, q)
