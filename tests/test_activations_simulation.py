@@ -156,11 +156,12 @@ def test_non_odd_activations_match_signed_overlaps():
 
 # ------------------------------------------------------------------ simulation vs ODE
 @pytest.mark.slow
-# relu at K = M = 3 (at K = M = 2 single seeds of N = 1000 still diverge at V = 1), tanh at
-# K = M = 2 (its V = 1 ODE needs the 4-D quadrature of I4, costly at K = M = 3)
-@pytest.mark.parametrize("activation, K", [("relu", 3), ("tanh", 2)])
-def test_simulation_approaches_the_ode_like_inverse_sqrt_n(activation, K):
-    """fo-anil at V = 1, η_J = 0.5, K = M: max_α |⟨ε_sim⟩ − ε_ode| at N = 1000 and 4000. The
+# relu at K = M = 3 and V = 1 (at K = M = 2 single seeds of N = 1000 still diverge at V = 1).
+# tanh is not here: its runs at N = 1000 and 4000 (the quadrature integrals in the ODE and in
+# the simulation's error measurement) take more than ten minutes on 2 cores
+@pytest.mark.parametrize("activation, K, V", [("relu", 3, 1)])
+def test_simulation_approaches_the_ode_like_inverse_sqrt_n(activation, K, V):
+    """fo-anil at η_J = 0.5, K = M: max_α |⟨ε_sim⟩ − ε_ode| at N = 1000 and 4000. The
     deviation of a seed mean is O(N^-1/2) (fluctuations, seed-averaged) + O(1/N) (bias):
     quadrupling N must at least roughly halve it (ratio ≥ 1.4 allows for the noise of the
     estimate) and the N = 4000 deviation must be small against ε itself."""
@@ -180,7 +181,7 @@ def test_simulation_approaches_the_ode_like_inverse_sqrt_n(activation, K):
                 "algorithm.name": "fo-anil",
                 # eta_J = 3 diverges at V = 1 for relu and tanh (the eta_J^2/V noise term)
                 "algorithm.eta_J": 0.5,
-                "algorithm.val_size": 1,
+                "algorithm.val_size": V,
                 "init.R": 0.05,
                 "run.alpha_max": 40.0,
                 "run.n_save": 40,
