@@ -5,7 +5,7 @@ Declared in ``plateau_theory.toml`` beside this file. Writes ``fig7-plateau-theo
 
 The prediction is :func:`teacherstudent.analysis.stability`: the fixed point ``R = 0`` of the
 run, its escape rate (the largest eigenvalue of the Jacobian, ``4/π²`` at the default rates),
-the linearised flow to an unstable amplitude ``δ = 1e-6`` and the integrated nonlinear
+the linearised flow to an unstable amplitude ``δ = 1e-2`` and the integrated nonlinear
 (outer) solution from there (matched asymptotics, ``theory/plateau.md``). The integrated α*
 is :func:`teacherstudent.analysis.plateau` of the run (same definition: first α with
 ε < 0.9 × plateau height). For the simulations the initial overlaps are those of a random

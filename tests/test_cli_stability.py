@@ -60,3 +60,26 @@ def test_bad_input_is_one_message_and_exit_2(capsys, argv, word):
     assert rc == 2
     assert word in err and "Traceback" not in err
     assert out == ""
+
+
+def test_saddles_prints_the_stages_of_a_hierarchical_teacher(capsys, tmp_path):
+    path = tmp_path / "saddles.json"
+    rc, out, err = _run(capsys, "--set", "tasks.head_cov=[2.0, 1.0, 0.5]", "--set",
+                        "run.alpha_max=150", "--saddles", "--json", str(path))
+    assert rc == 0, err
+    assert "saddle sequence" in out and "final              specialised" in out
+    data = json.loads(path.read_text())
+    stages = data["saddles"]["stages"]
+    assert [s["learnt"] for s in stages] == [[], [0], [0, 1]]
+    for s in stages:
+        assert s["alpha_escape"] == pytest.approx(s["alpha_escape_integrated"], rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    "argv, word",
+    [(["--saddles", "--no-integrate"], "--no-integrate"),
+     (["--saddles", "--set", "tasks.head_mean=0.5"], "head_mean")],
+)
+def test_saddles_bad_input_is_one_message(capsys, argv, word):
+    rc, out, err = _run(capsys, "--set", "run.alpha_max=30", *argv)
+    assert rc == 2 and word in err and "Traceback" not in err

@@ -59,6 +59,11 @@ plateau and the predicted α* (same definition as above) by matched asymptotics;
 :func:`floor_boundary`: where the error of the final fixed point crosses a threshold;
 :func:`predict_threshold`, :func:`rate_boundary`, :func:`minimal_eta_w`: the predicted time to
 the error threshold and the minimal learning rates of the phase diagrams.
+
+**Saddle sequences.** :func:`saddle_sequence` (:mod:`teacherstudent.analysis.saddles`,
+``theory/plateau.md`` §8): the shoulders a run with unequal teacher units rests on, each in an
+invariant subspace (the teacher units learnt so far, student units equal or not), with the
+fixed point it approaches, its spectrum, the transverse growth rate and the predicted escape.
 """
 
 from __future__ import annotations
@@ -98,6 +103,15 @@ from .fixed_point_theory import (
     predict_threshold,
     rate_boundary,
     stability,
+)
+from .saddles import (
+    SaddleSequence,
+    Stage,
+    ThresholdWindow,
+    invariant_projector,
+    predict_threshold_subspace,
+    saddle_sequence,
+    threshold_window,
 )
 from .trajectory import (
     Plateau,
@@ -147,4 +161,11 @@ __all__ = [
     "RateBoundary",
     "rate_boundary",
     "minimal_eta_w",
+    "Stage",
+    "SaddleSequence",
+    "saddle_sequence",
+    "invariant_projector",
+    "predict_threshold_subspace",
+    "ThresholdWindow",
+    "threshold_window",
 ]

@@ -36,7 +36,7 @@ point is a fixed point of a continuum, e.g. every ``Q`` on ``R = 0``).
 
 **Escape time** (:func:`stability`, ``theory/plateau.md`` §3): the deviation ``d₀`` of the
 run from the fixed point ``z*`` is evolved by the linearised flow ``d(t) = e^{Jt} d₀`` (exact
-for small ``d``) until its unstable part reaches ``δ`` (default 1e-6), at ``t_m``; from
+for small ``d``) until its unstable part reaches ``δ`` (default 1e-2), at ``t_m``; from
 ``z* + d(t_m)`` the full drift is integrated (the outer, nonlinear solution) until
 ``ε < (1 − 0.1)·ε(z*)``, ``τ`` later. ``α* = α₀ + t_m + τ``: matched asymptotics, exact as the
 initial symmetry breaking goes to 0; ``α₀`` is where the run is nearest the fixed point (0 for
@@ -47,6 +47,7 @@ a run that starts on it). Scaling the unstable amplitude by ``c`` moves ``α*`` 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,8 +92,9 @@ FD_STEP = 1e-6
 
 
 # --------------------------------------------------------------------------- coordinates
+@functools.lru_cache(maxsize=16)
 def _triu(K: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(K)
+    return np.triu_indices(K)  # cached: the reduced coordinates are converted per state
 
 
 def reduce_state(vf: Any, y: Any) -> np.ndarray:
@@ -263,7 +265,12 @@ def jacobian(vf: Any, y: Any, cfg: dict[str, Any] | None = None, step: float = F
 
 # --------------------------------------------------------------------------- fixed points
 def newton(
-    vf: Any, y0: Any, tol: float = 1e-13, max_iter: int = 60, fixed: dict[str, Any] | None = None
+    vf: Any,
+    y0: Any,
+    tol: float = 1e-13,
+    max_iter: int = 60,
+    fixed: dict[str, Any] | None = None,
+    hold: Any = None,
 ) -> tuple[np.ndarray, float, int]:
     """Gauss–Newton iteration for a zero of the drift from the packed state ``y0``.
 
@@ -280,6 +287,10 @@ def newton(
     fixed : dict, optional
         Blocks held at their start values (``{"w": True}``: a frozen head, e.g. ``η_0 = 0``,
         whose drift is zero anyway).
+    hold : array_like of bool, optional
+        Reduced coordinates (:func:`reduce_state` order) held at their start values, e.g.
+        the columns of ``R`` of teacher units not yet learnt, set to 0: an invariant subspace
+        of the drift, in which Newton then finds the saddle a run passes near.
 
     Returns
     -------
@@ -291,6 +302,8 @@ def newton(
     for name, on in (fixed or {}).items():
         if on:
             free[state_blocks(vf)[name]] = False
+    if hold is not None:
+        free &= ~np.asarray(hold, bool)
     f = reduced_drift(vf, z)
     res = float(np.max(np.abs(f)))
     it = 0
@@ -699,7 +712,7 @@ def predict_escape(
     fp: FixedPoint,
     y_start: np.ndarray,
     alpha_start: float,
-    delta: float = 1e-6,
+    delta: float = 1e-2,
     height: float | None = None,
 ) -> tuple[float, float, float]:
     """Matched-asymptotics α* from ``y_start`` (at ``alpha_start``) near the fixed point ``fp``.
@@ -750,7 +763,7 @@ def stability(
     config: Any = None,
     *,
     overrides: dict[str, Any] | None = None,
-    delta: float = 1e-6,
+    delta: float = 1e-2,
     integrate: bool = True,
     dataset: Any = None,
 ) -> Stability:
@@ -1044,14 +1057,37 @@ def predict_threshold(
     t_m, y_match, _, rate = _linear_match(vf, cfg, fp, vf.y0, delta)
     if not math.isfinite(t_m):
         raise ConfigError("predict_threshold: the fixed point at the initial state is not unstable")
+    return outer_threshold(vf, cfg, y_match, t_m, rate, fp.eg, thr, amax)
+
+
+def outer_threshold(
+    vf: Any,
+    cfg: dict[str, Any],
+    y_match: np.ndarray,
+    alpha_match: float,
+    rate: float,
+    height: float,
+    threshold: float,
+    alpha_max: float,
+) -> ThresholdPrediction:
+    """The outer solution of a threshold prediction: the full drift from the matching point
+    ``y_match`` (packed, at ``alpha_match``) to ``alpha_max``, with the escape from a plateau
+    of ``height`` and the first α with ``ε < threshold``.
+
+    Returns
+    -------
+    ThresholdPrediction
+        ``inf`` for an escape or threshold not reached before ``alpha_max``.
+    """
+    t_m, amax = float(alpha_match), float(alpha_max)
     if t_m >= amax:
-        return ThresholdPrediction(t_m, math.inf, math.inf, rate, fp.eg, thr, amax)
+        return ThresholdPrediction(t_m, math.inf, math.inf, rate, height, threshold, amax)
     # log spacing (0.5 % steps even for a span of 1e5): the escape and the threshold crossing
     # are resolved wherever they fall
     grid = np.concatenate([[0.0], np.geomspace(1e-3, amax - t_m, 4000)])
     a, eg = _outer(vf, cfg, y_match, grid)
-    esc = _escape_after(a, eg, fp.eg)
-    hit = _first_below(a, eg, thr)
+    esc = _escape_after(a, eg, height)
+    hit = _first_below(a, eg, threshold)
     fin = np.isfinite(eg)
     return ThresholdPrediction(
         alpha_match=t_m,
@@ -1059,7 +1095,7 @@ def predict_threshold(
         alpha_threshold=t_m + hit if math.isfinite(hit) else math.inf,
         rate=rate,
         eg_end=float(eg[fin][-1]) if fin.any() else math.nan,
-        threshold=thr,
+        threshold=threshold,
         alpha_max=amax,
     )
 

@@ -1,10 +1,14 @@
 """``teacherstudent stability [CONFIG.toml] [--set key=value ...] [--json OUT.json] [--N 250,1000]
-[--no-integrate] [--force]``.
+[--no-integrate] [--saddles] [--force]``.
 
 Prints the unspecialised fixed point the run passes, its spectrum, the escape rate and the
 predicted plateau escape α* (:func:`teacherstudent.analysis.stability`; theory in
-``theory/plateau.md``), next to the α* of the integrated run. ``--json`` writes the same as a
-JSON summary; that path is checked before any work (:mod:`teacherstudent.outputs`).
+``theory/plateau.md``), next to the α* of the integrated run. ``--saddles`` adds the sequence
+of shoulders a run with unequal teacher units visits (:func:`teacherstudent.analysis.
+saddle_sequence`): per stage the teacher units learnt, the fixed point and its leading
+eigenvalues, the transverse rate and the predicted and integrated escape. ``--json`` writes
+the same as a JSON summary; that path is checked before any work
+(:mod:`teacherstudent.outputs`).
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delta",
         type=float,
-        default=1e-6,
+        default=1e-2,
         help="unstable amplitude at which the linear solution is matched to "
-        "the integrated nonlinear one (default 1e-6)",
+        "the integrated nonlinear one (default 1e-2)",
     )
     parser.add_argument(
         "--no-integrate",
@@ -54,7 +58,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not integrate the run: take the fixed point near the initial "
         "state (a run that starts on its plateau) and skip the measured α*",
     )
+    parser.add_argument(
+        "--saddles",
+        action="store_true",
+        help="also follow the run from shoulder to shoulder (unequal teacher units: "
+        "tasks.head_cov) with each stage's fixed point, rates and predicted escape",
+    )
     add_force(parser)
+
+
+def _saddle_lines(seq) -> list[str]:
+    lines = [
+        "saddle sequence    stage  learnt  symmetric  ε(fixed point)  leading Re λ  "
+        "transverse rate  α* predicted  α* integrated  α* law"
+    ]
+    for s in seq.stages:
+        fp = s.fixed_point
+        learnt = ",".join(str(n + 1) for n in s.learnt) or "-"
+        lines.append(
+            f"                   {s.index:5d}  {learnt:6s}  {str(s.symmetric):9s}  "
+            f"{_fmt(fp.eg) if fp else 'nan':14s}  {_fmt(fp.rate) if fp else 'nan':12s}  "
+            f"{_fmt(s.rate):15s}  {_fmt(s.alpha_escape):12s}  "
+            f"{_fmt(s.alpha_escape_integrated):13s}  {_fmt(s.alpha_escape_law)}"
+        )
+    if seq.final is not None:
+        lines.append(
+            f"final              {seq.final.kind}, {seq.final.stability}, ε = {seq.final.eg:.3g}"
+        )
+    return lines
 
 
 def _sizes(text: str | None) -> list[int]:
@@ -97,9 +128,20 @@ def main(args: argparse.Namespace) -> int:
     sizes = _sizes(args.N)
     if not (args.delta > 0 and math.isfinite(args.delta)):
         raise ConfigError(f"--delta must be a positive number, got {args.delta}")
+    if args.saddles:
+        from ..analysis.saddles import require_invariant_subspaces
+
+        if args.no_integrate:
+            raise ConfigError("--saddles compares with the integrated run: drop --no-integrate")
+        require_invariant_subspaces(cfg, "--saddles")
     out = Path(args.json) if args.json else None
     check_outputs([("--json", out)], inputs=[args.config], force=args.force)
     st = stability(cfg, delta=args.delta, integrate=not args.no_integrate)
+    seq = None
+    if args.saddles:
+        from ..analysis import saddle_sequence
+
+        seq = saddle_sequence(cfg, delta=args.delta)
     fp = st.state
     ev = fp.eigenvalues
     lines = [
@@ -135,11 +177,14 @@ def main(args: argparse.Namespace) -> int:
             f"{st.amplitude:.3g} ≥ 0.05): no linear stage, the prediction is the integration "
             "from there"
         )
+    if seq is not None:
+        lines += _saddle_lines(seq)
     print("\n".join(lines))
     if out is not None:
         data = {
             **st.summary(),
             "alpha_escape_N": pred_N,
+            "saddles": None if seq is None else seq.summary(),
             "config": args.config or "built-in defaults",
             "overrides": list(args.overrides),
         }
