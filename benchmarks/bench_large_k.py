@@ -5,8 +5,7 @@ V = ∞ and V = 1 and for plain SGD (arm, V = 1), the growth exponent of the cos
 K ≥ 10 (least squares in log–log), and the default run at K = M = 40 (V = ∞ and V = 1).
 Targets (issue 16): K = M = 40 default run ≤ 0.8 s at V = ∞ and ≤ 15 s at V = 1; exponents
 ≤ 3.0 at V = ∞ and ≤ 4.0 at V = 1; K = 3 drift ≤ 2.8 µs. ``--quick`` skips the K = 40 V = 1
-run (about a minute). From K = 8 the η_J²/V term runs in parallel (numba threads; the
-number used is printed, set it with NUMBA_NUM_THREADS).
+run (about a minute).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numba
 import numpy as np
 from numba import njit
 
@@ -65,7 +63,6 @@ def run_s(K: int, overrides: dict, repeats: int) -> tuple[float, int]:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    print(f"numba threads: {numba.get_num_threads()} (threading layer after the first run)")
     print("one drift evaluation (µs, best of 5), K = M:")
     print(f"  {'case':16s}" + "".join(f"{'K=' + str(K):>12s}" for K in SIZES) + "   exponent K>=10")
     for name, ov in CASES.items():
@@ -79,7 +76,6 @@ def main() -> None:
             continue
         s, nfev = run_s(40, ov, reps)
         print(f"  fo-anil {name:6s} {s:8.2f} s   nfev {nfev}")
-    print(f"threading layer: {numba.threading_layer()}")
 
 
 if __name__ == "__main__":

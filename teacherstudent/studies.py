@@ -579,13 +579,9 @@ def _warm() -> None:
 def _pool(n_jobs: int, workers: int):
     if workers <= 1 or n_jobs < 4:
         return None
-    # fork inherits the loaded numba kernels; but once the simulation's or the large-K
-    # drift's parallel (OpenMP) kernels have run in this process, forking is unsafe, so
-    # start fresh workers then.
-    from .ode.drift import parallel_drift_used
-
-    unsafe = "teacherstudent.simulation.fastcpu" in sys.modules or parallel_drift_used()
-    method = "forkserver" if unsafe else "fork"
+    # fork inherits the loaded numba kernels; but once the simulation's parallel (OpenMP)
+    # kernels have run in this process, forking is unsafe, so start fresh workers then.
+    method = "forkserver" if "teacherstudent.simulation.fastcpu" in sys.modules else "fork"
     try:
         ctx = mp.get_context(method)
     except ValueError:  # not available on this platform

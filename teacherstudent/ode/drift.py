@@ -65,9 +65,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -82,14 +81,12 @@ from .integrals import (
     i2_diag_dcov,
     i2_matrix_acts,
     i3_tensor_acts,
-    i4_block_acts,
     i4_tensor_acts,
     j2_matrix_acts,
     quadrature_rule,
 )
 
-__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace",
-           "parallel_drift_used"]
+__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
 
 ARM, FO_ANIL, ANIL = 0, 1, 2
 ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "fo-maml": FO_ANIL}
@@ -107,19 +104,6 @@ P_QUAD = 10
 # scratch floats of the F4 table kernel beyond the n² correlations (its batch buffers are
 # 10·1024 + 7·256 floats; fourpoint.f4_scratch_size): a margin against a change of size
 _F4_SCRATCH = 32768
-# From this K on, the η_J²/V term runs its (k, l) blocks in parallel (prange): each block costs
-# O(F²) arcsines, and at K = 8 the K(K+1)/2 = 36 blocks outweigh the start of a parallel
-# region; below it the serial loop keeps the small-K drift free of that overhead.
-PARALLEL_MIN_K = 8
-_parallel_used = [False]  # set by VectorField.from_config (see parallel_drift_used)
-
-
-def parallel_drift_used() -> bool:
-    """Whether a vector field of this process may have run the parallel η_J²/V kernel
-    (``K ≥ PARALLEL_MIN_K`` at finite ``val_size``): its OpenMP threads make a later
-    ``fork`` unsafe, so worker pools should start with ``forkserver``."""
-    return _parallel_used[0]
-
 
 
 # --------------------------------------------------------------------------- pieces
@@ -138,30 +122,10 @@ def _activations(pi, pf):
 def make_workspace(pi, pf):
     """The scratch arrays of :func:`rhs` for the parameter vectors ``pi``, ``pf`` (``K``
     students, ``M`` teachers, ``L`` fields, ``s`` inner steps), with copies of the per-field
-    activation codes and of the quadrature rule (``ws[26]``, ``ws[27]``) and, for
-    ``K ≥ PARALLEL_MIN_K``, the per-chunk blocks of the parallel η_J²/V term (``ws[28:]``;
-    ``NUMBA_NUM_THREADS`` chunks, at most one per pair; any count gives the same numbers)."""
+    activation codes and of the quadrature rule (``ws[26]``, ``ws[27]``)."""
     K, M, L, s = pi[P_K], pi[P_M], pi[P_L], pi[P_S]
     F = K + M
     acts, quad = _activations(pi, pf)
-    # η_J²/V term: the I4 table ws[9] (small K, serial) or one (F, F) block per worker
-    # (ws[28], one per chunk of pairs of the parallel path, one chunk per possible thread,
-    # at most one per pair),
-    # one output slot per pair (ws[31], ws[32]); pair p is (ws[33][p], ws[34][p]), k ≤ l.
-    # NUMBA_NUM_THREADS is read at compile time (numba.get_num_threads() would make this
-    # kernel uncacheable); the chunk count changes the speed only, never the numbers.
-    ntab = K if K < PARALLEL_MIN_K else 0
-    npairs = K * (K + 1) // 2
-    nthreads = max(1, numba.config.NUMBA_NUM_THREADS)
-    nchunk = min(npairs, nthreads) if K >= PARALLEL_MIN_K else 0
-    pk = np.empty(npairs, np.int64)
-    pl = np.empty(npairs, np.int64)
-    p = 0
-    for k in range(K):
-        for l in range(k, K):
-            pk[p] = k
-            pl[p] = l
-            p += 1
     return (
         np.empty((L, L)),  # C
         np.empty((F, F)),  # I2m
@@ -172,13 +136,11 @@ def make_workspace(pi, pf):
         np.empty((F, F)),  # S
         np.empty((K, L, F)),  # I3t
         np.empty((K, K)),  # G[k, l] = Σ_i M2_ki I3(k, l, i)
-        # X: the I4 table (K, K, F, F) below PARALLEL_MIN_K (small: one fused call is the
-        # cheapest there); above it the blocks of ws[28] are used and the table is not stored
-        np.empty((ntab, ntab, F, F)),
-        np.empty(3 * F),  # scratch of i4_block
+        np.empty((K, K, F, F)),  # X
+        np.empty(3 * F),  # scratch of i4_tensor
         np.empty((K, K)),  # J2m
-        np.empty((3, F)),  # vec: X m, X S_{·l}, column sums of S ∘ X (η_J²/V term)
-        np.empty(0),  # (unused slot: keeps the positions of the later entries)
+        np.empty(F),  # Xm
+        np.empty(F),  # XSl
         np.empty(K),  # g
         np.empty((s + 1, K)),  # pa
         np.empty((s + 1, K, M)),  # PM
@@ -193,13 +155,6 @@ def make_workspace(pi, pf):
         np.empty(_fp_size(K, M, s)),  # finite P: flat buffer of _fp_views
         acts.copy(),  # per-field activation codes
         quad.copy(),  # quadrature rule (2, order)
-        np.empty((nchunk, F, F)),  # parallel path: I4 block of each chunk
-        np.empty((nchunk, 3 * F)),  # ... its i4_block scratch
-        np.empty((nchunk, 3, F)),  # ... its contraction vectors
-        np.empty(npairs),  # Σ_ij M4_klij I4(k,l,i,j) of pair p
-        np.empty(npairs, np.int64),  # domain errors of pair p
-        pk,
-        pl,
     )
 
 
@@ -1107,77 +1062,6 @@ def _call_finite_p_rhs(typingctx, y, pi, pf, T, ubar, Su, dy, buf):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")  # inlined: no call and no view per pair at small K
-def _m4_contract(X, k, l, F, cbar, S, has_S, vec):
-    r"""Fourth-moment contraction of one pair ``k ≤ l`` of the η_J²/V term.
-
-    .. math::
-
-       v_{kl} = \sum_{ij} M4_{klij} X_{ij}
-             = (m_k m_l + S_{kl})(m^\top X m + \operatorname{tr} S X)
-               + 2 m_k (S X m)_l + 2 m_l (S X m)_k + 2 (S X S)_{kl},
-
-    ``X = I4(k, l, ·, ·)`` (an ``(F, F)`` block), ``m = c̄``; the S-terms only when
-    ``has_S``. ``vec``: ``(3, F)`` scratch for ``X m`` and ``X S_{·l}``. Every sum runs in a
-    fixed order, so the value depends on the pair alone, whichever thread computes it.
-    """
-    Xm = vec[0]
-    XSl = vec[1]
-    mXm = 0.0
-    for i in range(F):
-        acc = 0.0
-        for j in range(F):
-            acc += X[i, j] * cbar[j]
-        Xm[i] = acc
-        mXm += cbar[i] * acc
-    m2kl = cbar[k] * cbar[l] + S[k, l]
-    v = m2kl * mXm
-    if has_S:
-        trSX = 0.0
-        SXm_k = 0.0
-        SXm_l = 0.0
-        for i in range(F):
-            acc = 0.0
-            for j in range(F):
-                acc += X[i, j] * S[j, l]
-                trSX += S[i, j] * X[j, i]
-            XSl[i] = acc
-            SXm_k += S[k, i] * Xm[i]
-            SXm_l += S[l, i] * Xm[i]
-        SXS = 0.0
-        for i in range(F):
-            SXS += S[k, i] * XSl[i]
-        v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
-    return v
-
-
-@njit(cache=True)
-def _eta2_pair(C, k, l, F, acts, quad, cbar, S, has_S, X, scratch, vec):
-    """:func:`_m4_contract` of the block ``X = I4(k, l, ·, ·)``, computed here
-    (:func:`.integrals.i4_block_acts`). Returns ``(v, domain errors)``."""
-    bad = i4_block_acts(C, k, l, F, acts, quad, X, scratch)
-    return _m4_contract(X, k, l, F, cbar, S, has_S, vec), bad
-
-
-@njit(cache=True, parallel=True)
-def _eta2_pairs(C, F, acts, quad, cbar, S, has_S, Xc, scc, vecc, vals, bads, pk, pl):
-    """:func:`_eta2_pair` for every pair ``p`` (``k = pk[p] ≤ l = pl[p]``) into ``vals[p]``,
-    ``bads[p]``: chunk ``t`` (its own blocks ``Xc[t]``, ``scc[t]``, ``vecc[t]``) takes the
-    pairs ``t, t + nchunk, …`` (equal shares: the blocks all cost the same). Every pair is
-    computed by one thread into its own slot, no sum across threads: the result is bit for
-    bit the same for any number of threads."""
-    nchunk = Xc.shape[0]
-    npairs = vals.shape[0]
-    for t in prange(nchunk):
-        X = Xc[t]
-        sc = scc[t]
-        vec = vecc[t]
-        for p in range(t, npairs, nchunk):
-            v, e = _eta2_pair(C, pk[p], pl[p], F, acts, quad, cbar, S, has_S, X, sc, vec)
-            vals[p] = v
-            bads[p] = e
-
-
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
 def rhs(y, pi, pf, T, ubar, Su, dy, ws):
@@ -1210,8 +1094,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
         X,
         scratch,
         J2m,
-        vec,
-        _,
+        Xm,
+        XSl,
         g,
         pa,
         PM,
@@ -1249,9 +1133,9 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
         for l in range(K):
             dy[k * K + l] = -eta_J * (G[k, l] + G[l, k])
 
-    # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean),
-    # one (F, F) block I4(k, l, ·, ·) at a time (the full table would be K²F² floats)
+    # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
+        bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
         bad += j2_matrix_acts(C, K, acts, quad, J2m)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
@@ -1260,27 +1144,38 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
             for j in range(F):
                 if S[i, j] != 0.0:
                     has_S = True
-        if K >= PARALLEL_MIN_K:
-            vals, bads, pk, pl = ws[31], ws[32], ws[33], ws[34]
-            _eta2_pairs(C, F, acts, quad, cbar, S, has_S, ws[28], ws[29], ws[30], vals, bads,
-                        pk, pl)
-            for p in range(vals.shape[0]):
-                k = pk[p]
-                l = pl[p]
-                v = vals[p] + noise2 * (cbar[k] * cbar[l] + S[k, l]) * J2m[k, l]
-                bad += bads[p]
+        for k in range(K):
+            for l in range(k, K):
+                # Σ_ij M4_klij X_ij with X = I4(k, l, ·, ·), all contractions O(F²)
+                mXm = 0.0
+                for i in range(F):
+                    acc = 0.0
+                    for j in range(F):
+                        acc += X[k, l, i, j] * cbar[j]
+                    Xm[i] = acc
+                    mXm += cbar[i] * acc
+                m2kl = cbar[k] * cbar[l] + S[k, l]
+                v = m2kl * mXm
+                if has_S:
+                    trSX = 0.0
+                    SXm_k = 0.0
+                    SXm_l = 0.0
+                    for i in range(F):
+                        acc = 0.0
+                        for j in range(F):
+                            acc += X[k, l, i, j] * S[j, l]
+                            trSX += S[i, j] * X[k, l, j, i]
+                        XSl[i] = acc
+                        SXm_k += S[k, i] * Xm[i]
+                        SXm_l += S[l, i] * Xm[i]
+                    SXS = 0.0
+                    for i in range(F):
+                        SXS += S[k, i] * XSl[i]
+                    v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
+                v += noise2 * m2kl * J2m[k, l]
                 dy[k * K + l] += c2 * v
                 if l != k:
                     dy[l * K + k] += c2 * v
-        else:
-            bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
-            for k in range(K):
-                for l in range(k, K):
-                    v = _m4_contract(X[k, l], k, l, F, cbar, S, has_S, vec)
-                    v += noise2 * (cbar[k] * cbar[l] + S[k, l]) * J2m[k, l]
-                    dy[k * K + l] += c2 * v
-                    if l != k:
-                        dy[l * K + k] += c2 * v
 
     # head initialisation: g = s_K I2[λ,:] c̄ is the task-averaged gradient at w_t
     for k in range(K):
@@ -1558,8 +1453,6 @@ class VectorField:
             dtype=np.float64,
         )
         pf = np.concatenate([pf, quadrature_rule(order).ravel()])
-        if K >= PARALLEL_MIN_K and V != math.inf:
-            _parallel_used[0] = True
         return cls(problem=prob, algorithm=alg["name"], pi=pi, pf=pf)
 
     # ---- packing -------------------------------------------------------------------

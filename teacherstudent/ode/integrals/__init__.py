@@ -13,7 +13,7 @@ for the activation itself. Each backend module implements them for its activatio
   theory (``linear``: Isserlis; ``erf``: Price-path quadrature, error ≤ 1e-13).
 
 Kernels (numba, caller-owned outputs, return the number of domain errors):
-``i2_matrix``, ``i3_tensor``, ``i4_tensor`` (made of ``i4_block``), ``j2_matrix``, ``f4_tensor``,
+``i2_matrix``, ``i3_tensor``, ``i4_tensor``, ``j2_matrix``, ``f4_tensor``,
 ``f4_tensor_lambda`` (and the scalar ``f4``). Python helpers for tests and notebooks:
 ``I2``, ``I3``, ``I4``, ``J2``, ``F4`` (whole tensors of one covariance matrix).
 """
@@ -35,7 +35,6 @@ from .backend import (
     i2_diag_dcov,
     i2_matrix_acts,
     i3_tensor_acts,
-    i4_block_acts,
     i4_tensor_acts,
     j2_matrix_acts,
     quadrature_rule,
@@ -49,7 +48,6 @@ from .closed_form import (
     LINEAR,
     i2_matrix,
     i3_tensor,
-    i4_block,
     i4_tensor,
     j2_matrix,
 )
@@ -62,7 +60,6 @@ __all__ = [
     "i2_matrix",
     "i3_tensor",
     "i4_tensor",
-    "i4_block",
     "j2_matrix",
     "I2",
     "I3",
@@ -85,7 +82,6 @@ __all__ = [
     "i2_matrix_acts",
     "i3_tensor_acts",
     "i4_tensor_acts",
-    "i4_block_acts",
     "j2_matrix_acts",
     "i2_dcov",
     "i2_diag_dcov",

@@ -17,8 +17,7 @@ carry different activations (student fields the student's, teacher fields the te
 kernels count such entries as domain errors (value NaN).
 
 Kernels (numba, caller-owned outputs, return the number of domain errors):
-``i2_matrix_acts``, ``i3_tensor_acts``, ``i4_tensor_acts`` (and its blocks
-``i4_block_acts``), ``j2_matrix_acts``,
+``i2_matrix_acts``, ``i3_tensor_acts``, ``i4_tensor_acts``, ``j2_matrix_acts``,
 ``f4_tensor_lambda_acts``; scalars ``i2_dcov``, ``i2_diag_dcov``.
 """
 
@@ -48,7 +47,6 @@ __all__ = [
     "i2_matrix_acts",
     "i3_tensor_acts",
     "i4_tensor_acts",
-    "i4_block_acts",
     "j2_matrix_acts",
     "i2_dcov",
     "i2_diag_dcov",
@@ -841,29 +839,19 @@ def _i3_entries(C, na, nb, nc, acts, quad, out, force_quad):
 
 
 @njit(cache=True)
-def _i4_block_entries(C, a, b, nc, acts, quad, out, force_quad, w):
-    """``out[c, d] = I4(a, b, c, d)``, ``c, d < nc``, by the per-entry engine (work ``w``)."""
-    bad = 0
-    for c in range(nc):
-        for d in range(c, nc):
-            v, e = _quadruple(C, a, 1, b, 1, c, 0, d, 0, acts, quad, w, force_quad)
-            bad += e
-            out[c, d] = v
-            out[d, c] = v
-    return bad
-
-
-@njit(cache=True)
 def _i4_entries(C, na, nc, acts, quad, out, force_quad):
     w = _work(C, max(na, nc), quad)
     bad = 0
     for a in range(na):
         for b in range(a, na):
-            bad += _i4_block_entries(C, a, b, nc, acts, quad, out[a, b], force_quad, w)
-            if b != a:
-                for c in range(nc):
-                    for d in range(nc):
-                        out[b, a, c, d] = out[a, b, c, d]
+            for c in range(nc):
+                for d in range(c, nc):
+                    v, e = _quadruple(C, a, 1, b, 1, c, 0, d, 0, acts, quad, w, force_quad)
+                    bad += e
+                    out[a, b, c, d] = v
+                    out[a, b, d, c] = v
+                    out[b, a, c, d] = v
+                    out[b, a, d, c] = v
     return bad
 
 
@@ -916,24 +904,6 @@ def i4_tensor_acts(C, na, nc, acts, quad, out, scratch):
     if _all_equal(acts, max(na, nc)) and acts[0] <= LINEAR:
         return closed_form.i4_tensor(C, na, nc, acts[0], out, scratch)
     return _i4_entries(C, na, nc, acts, quad, out, False)
-
-
-@njit(cache=True)
-def i4_block_acts(C, a, b, nc, acts, quad, out, scratch):
-    """One block of :func:`i4_tensor_acts`: ``out[c, d] = E[g_a'(z_a) g_b'(z_b) g_c(z_c)
-    g_d(z_d)]`` for ``c, d < nc`` (symmetric in ``(c, d)``, each distinct value computed once).
-
-    ``scratch`` at least ``3 nc`` floats (closed forms). For ``a, b < na ≤ nc`` the block
-    equals ``i4_tensor_acts(C, na, nc, ...)[a, b]`` exactly (same dispatch, same arithmetic:
-    the table is made of these blocks), which lets the drift contract the table one pair at a
-    time without storing it. Returns the number of domain errors.
-    """
-    if a > b:  # symmetric in (a, b): the block of (b, a), as the table mirrors it
-        a, b = b, a
-    n = max(b + 1, nc)
-    if _all_equal(acts, n) and acts[0] <= LINEAR:
-        return closed_form.i4_block(C, a, b, nc, acts[0], out, scratch)
-    return _i4_block_entries(C, a, b, nc, acts, quad, out, False, _work(C, n, quad))
 
 
 @njit(cache=True)

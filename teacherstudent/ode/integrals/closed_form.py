@@ -111,102 +111,57 @@ def i3_tensor(C, na, nb, nc, act, out):
     return bad
 
 
-@njit(cache=True, inline="always")  # inlined: the table loop of i4_tensor stays fused
-def i4_block(C, a, b, nc, act, out, scratch):
-    r"""One block of the I4 table: ``out[c, d] = I4(a, b, c, d)`` for ``c, d < nc``.
-
-    .. math::
-
-       I_4(a,b,c,d) = \tfrac{4}{\pi^2}\Lambda_4^{-1/2}
-          \arcsin\frac{\Lambda_0(c,d)}{\sqrt{\Lambda_1(c)\Lambda_1(d)}}
-
-    (module docstring; ``Λ1(c) = Λ0(c,c) + Λ4``). The quantities of the pair ``(a, b)``
-    (``Λ4``, the prefactor, ``x_c`` and ``Λ1(c)^{-1/2}`` for every ``c``) are computed once
-    per block, each of the ``nc(nc+1)/2`` distinct values (symmetric in ``(c, d)``) once.
-    The single implementation of the closed form: :func:`i4_tensor` is made of these blocks.
-
-    Parameters
-    ----------
-    C : (n, n) array
-        Field covariance, ``n ≥ max(a, b, nc − 1) + 1``.
-    a, b : int
-        The two fields carrying ``g'``.
-    nc : int
-        Number of fields ``c, d`` carrying ``g``.
-    act : int
-        ``ERF`` or ``LINEAR`` (then ``I4 = C_cd``).
-    out : (≥ nc, ≥ nc) array
-        Written for ``c, d < nc``.
-    scratch : array
-        At least ``3 nc`` floats.
-
-    Returns
-    -------
-    int
-        Number of domain errors (non-positive ``Λ``, ``|arcsin argument| > 1``).
-    """
-    if act == LINEAR:
-        for c in range(nc):
-            for d in range(nc):
-                out[c, d] = C[c, d]
-        return 0
-    if a > b:  # I4 is symmetric in (a, b): the block of (b, a), as the table mirrors it
-        a, b = b, a
-    bad = 0
-    # scratch[:nc] = x_c (a component), [nc:2nc] = x_c (b component), [2nc:3nc] = Λ1(c)^{-1/2}
-    # (the arcsin argument is Λ0(c,d)·rs[c]·rs[d]); indexed in place: no views per block
-    daa = 1.0 + C[a, a]
-    dbb = 1.0 + C[b, b]
-    cab = C[a, b]
-    lam4 = daa * dbb - cab * cab
-    if lam4 <= 0.0:
-        bad += 1
-        lam4 = 1e-300
-    pref = _FOUR_PI2 / math.sqrt(lam4)
-    for c in range(nc):
-        xa = C[a, c]
-        xb = C[b, c]
-        scratch[c] = xa
-        scratch[nc + c] = xb
-        form = xa * xa * dbb - 2.0 * xa * xb * cab + xb * xb * daa
-        lam1 = lam4 * (1.0 + C[c, c]) - form
-        if lam1 <= 0.0:
-            bad += 1
-            lam1 = 1e-300
-        scratch[2 * nc + c] = 1.0 / math.sqrt(lam1)
-    for c in range(nc):
-        xa = scratch[c]
-        xb = scratch[nc + c]
-        # P x_c, reused for every d
-        pa = dbb * xa - cab * xb
-        pb = daa * xb - cab * xa
-        rc = scratch[2 * nc + c]
-        for d in range(c, nc):
-            lam0 = lam4 * C[c, d] - (pa * scratch[d] + pb * scratch[nc + d])
-            s, e = _asin(lam0 * rc * scratch[2 * nc + d])
-            bad += e
-            v = pref * s
-            out[c, d] = v
-            out[d, c] = v
-    return bad
-
-
 @njit(cache=True)
 def i4_tensor(C, na, nc, act, out, scratch):
     """``out[a, b, c, d] = I4(a, b, c, d)`` for ``a, b < na`` and ``c, d < nc``.
 
-    Made of the blocks of :func:`i4_block` (one per pair ``a ≤ b``, mirrored to ``(b, a)``):
-    each of the ``na(na+1)/2 · nc(nc+1)/2`` distinct values is computed once.
+    Each of the ``na(na+1)/2 · nc(nc+1)/2`` distinct values is computed once; the shared
+    sub-expressions (``Λ4`` per ``(a,b)``, ``x_c`` and ``Λ1`` per ``(a,b,c)``) are hoisted.
     ``scratch`` holds at least ``3·nc`` floats. Returns the number of domain errors.
     """
-    bad = 0
-    for a in range(na):
-        for b in range(a, na):
-            bad += i4_block(C, a, b, nc, act, out[a, b], scratch)
-            if b != a:
+    if act == LINEAR:
+        for a in range(na):
+            for b in range(na):
                 for c in range(nc):
                     for d in range(nc):
-                        out[b, a, c, d] = out[a, b, c, d]
+                        out[a, b, c, d] = C[c, d]
+        return 0
+    bad = 0
+    xa = scratch[:nc]
+    xb = scratch[nc : 2 * nc]
+    rs = scratch[2 * nc : 3 * nc]  # Λ1(c)^{-1/2}: the arcsin argument is Λ0(c,d)·rs[c]·rs[d]
+    for a in range(na):
+        daa = 1.0 + C[a, a]
+        for b in range(a, na):
+            dbb = 1.0 + C[b, b]
+            cab = C[a, b]
+            lam4 = daa * dbb - cab * cab
+            if lam4 <= 0.0:
+                bad += 1
+                lam4 = 1e-300
+            pref = _FOUR_PI2 / math.sqrt(lam4)
+            for c in range(nc):
+                xa[c] = C[a, c]
+                xb[c] = C[b, c]
+                form = xa[c] * xa[c] * dbb - 2.0 * xa[c] * xb[c] * cab + xb[c] * xb[c] * daa
+                lam1 = lam4 * (1.0 + C[c, c]) - form
+                if lam1 <= 0.0:
+                    bad += 1
+                    lam1 = 1e-300
+                rs[c] = 1.0 / math.sqrt(lam1)
+            for c in range(nc):
+                # P x_c, reused for every d
+                pa = dbb * xa[c] - cab * xb[c]
+                pb = daa * xb[c] - cab * xa[c]
+                for d in range(c, nc):
+                    lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
+                    s, e = _asin(lam0 * rs[c] * rs[d])
+                    bad += e
+                    v = pref * s
+                    out[a, b, c, d] = v
+                    out[a, b, d, c] = v
+                    out[b, a, c, d] = v
+                    out[b, a, d, c] = v
     return bad
 
 
