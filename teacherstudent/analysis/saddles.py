@@ -267,9 +267,7 @@ def _restricted(vf: Any, cfg: dict[str, Any], P: np.ndarray, z: np.ndarray, grid
         for j in sel:
             out[j] = P @ zs[int(np.argmin(np.abs(a - (grid[j] - a_cur))))]
         cur, a_cur = P @ zs[-1], a_end
-        i += len(sel)
-        if not sel:  # a chunk with no save point
-            continue
+        i += len(sel)  # 0 for a chunk without save points: the loop goes on from a_end
     return out
 
 
@@ -460,7 +458,10 @@ def saddle_sequence(
     stages: list[Stage] = []
     pa, pe = [0.0], [float(vf.errors_along(vf.y0[None, :])[0, 0])]
     final = None
-    law = None  # (rates λ_n of the teacher columns on the plateau, a_n, λ_1 τ): see above
+    # independent-mode law (module docstring), set on the plateau: the rates λ_n of the teacher
+    # columns there, their initial norms a_n, and λ_1 τ
+    law_rates = law_amps = None
+    law_outer = math.nan
     for s in range(max_stages):
         learnt, sym = _subspace_of(vf, z, learnt_tol, symmetric_tol)
         P = invariant_projector(vf, learnt, sym)
@@ -489,13 +490,14 @@ def saddle_sequence(
             else escape_time(a_run, eg_run, height, 0.0)
         )
         if s == 0 and not learnt and math.isfinite(tau):
-            law = _column_rates(vf, cfg, z), np.linalg.norm(vf.unpack(vf.y0)[1], axis=0), None
-            law = (law[0], law[1], float(law[0].max()) * tau)
+            law_rates = _column_rates(vf, cfg, z)
+            law_amps = np.linalg.norm(vf.unpack(vf.y0)[1], axis=0)
+            law_outer = float(law_rates.max()) * tau
         a_law = math.nan
-        if law is not None and s < M:
-            n = int(np.argsort(-law[0], kind="stable")[s])
-            if law[1][n] > 0 and law[0][n] > 0:
-                a_law = (math.log(delta / law[1][n]) + law[2]) / law[0][n]
+        if law_rates is not None and s < M:
+            n = int(np.argsort(-law_rates, kind="stable")[s])
+            if law_amps[n] > 0 and law_rates[n] > 0:
+                a_law = (math.log(delta / law_amps[n]) + law_outer) / law_rates[n]
         # the fixed point this stage approaches
         zlim = _restricted(vf, cfg, P, zpar, np.array([0.0, alpha_fixed_point]))[-1]
         fp = None

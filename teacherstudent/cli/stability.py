@@ -136,12 +136,16 @@ def main(args: argparse.Namespace) -> int:
         require_invariant_subspaces(cfg, "--saddles")
     out = Path(args.json) if args.json else None
     check_outputs([("--json", out)], inputs=[args.config], force=args.force)
-    st = stability(cfg, delta=args.delta, integrate=not args.no_integrate)
     seq = None
-    if args.saddles:
+    if args.saddles:  # one integrated run serves both analyses
         from ..analysis import saddle_sequence
+        from ..ode import integrate
 
-        seq = saddle_sequence(cfg, delta=args.delta)
+        ds = integrate(cfg)
+        st = stability(cfg, delta=args.delta, dataset=ds)
+        seq = saddle_sequence(cfg, delta=args.delta, dataset=ds)
+    else:
+        st = stability(cfg, delta=args.delta, integrate=not args.no_integrate)
     fp = st.state
     ev = fp.eigenvalues
     lines = [
