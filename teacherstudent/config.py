@@ -221,10 +221,9 @@ DOCS: dict[str, dict[str, str]] = {
         "model.activation. Not set: the student's.",
         "quadrature_order": "Quadrature nodes per dimension of the Gaussian integrals of "
         "the quadrature activations (tanh, sigmoid, softplus, gelu): a trapezoid rule on "
-        "[−8, 8] in a whitened basis, every k-th node per axis by its scale. The default "
-        "gives ≤ 1e-12 for the 2-D integrals (I2, I3, J2) and ≤ 1e-11 for the 4-D ones (I4, "
-        "F4) of tanh, sigmoid and softplus, 1e-8 for the 4-D gelu ones. Ignored for erf, "
-        "linear and relu.",
+        "[−8, 8] in a whitened basis, every k-th node per axis by its scale and activation. "
+        "The default gives ≤ 1e-10 for the 2-D integrals (I2, I3, J2; ≤ 2e-11 for variances "
+        "≤ 4) and a few 1e-10 for the 4-D ones (I4, F4). Ignored for erf, linear and relu.",
         "readout": 'Scale of the output layers: "sqrt" s_K = 1/√K, s_M = 1/√M; "none" '
         's_K = s_M = 1; "mean" 1/K and 1/M. The student computes f(x) = s_K Σ_k w_k g(λ_k).',
         "noise": "Label noise σ: y = s_M Σ_n u_n g(ν_n) + σ ξ with ξ ~ N(0, 1).",

@@ -13,8 +13,9 @@ r"""The drift for every activation (issue 14) against references written here.
   **anil at finite V**: its extra terms are V-independent (theory/anil.md §4), so
   ``anil(V) − fo-anil(V) = anil(∞) − fo-anil(∞)``, with ``anil(∞)`` checked by the oracle.
 * **Exact limit**: a perfect student (R = Q = T, w = ū, Σ_u = 0, K = M) has zero drift.
-* **Refusals**: finite P without F4 (relu), exact ANIL at finite P for non-erf students,
-  bad activation names (exit 2).
+* **Refusals**: exact ANIL at finite P for non-erf students (relu included; finite P
+  itself takes every activation: F4 of relu by the orthant engine), bad activation names
+  (exit 2).
 
 The default suite runs a few states; ``-m slow`` runs more states and the tanh/sigmoid/
 softplus/gelu Monte Carlo.
@@ -385,12 +386,24 @@ def test_perfect_student_has_zero_drift(activation, algorithm):
 
 
 # ------------------------------------------------------------------ refusals
-def test_finite_p_refused_without_f4():
+def test_finite_p_takes_relu_and_refuses_exact_anil_for_relu_students():
+    """relu has F4 (tests/test_finite_p_montecarlo.py checks the drift): finite P runs
+    for fo-anil with relu fields and for exact ANIL with an erf student and a relu
+    teacher; exact ANIL at finite P with a relu student is refused."""
     st = random_state(0)
-    with pytest.raises(ConfigError, match="model.activation = 'relu'.*F4"):
-        drift.VectorField.from_config(config(st, "relu", "relu", "fo-anil", train_size=10))
-    with pytest.raises(ConfigError, match="model.teacher_activation = 'relu'"):
-        drift.VectorField.from_config(config(st, "erf", "relu", "fo-anil", train_size=10))
+    st["s"] = 1
+    for student, teacher, algorithm in (
+        ("relu", "relu", "fo-anil"),
+        ("relu", "erf", "fo-anil"),
+        ("erf", "relu", "anil"),
+    ):
+        vf = drift.VectorField.from_config(
+            config(st, student, teacher, algorithm, train_size=10)
+        )
+        d = vf(st["Q"], st["R"], st["w"])
+        assert all(np.all(np.isfinite(d[k])) for k in ("Q", "R", "w")), (student, teacher)
+    with pytest.raises(ConfigError, match="model.activation = 'relu'.*anil.*erf and linear"):
+        drift.VectorField.from_config(config(st, "relu", "relu", "anil", train_size=10))
 
 
 def test_relu_with_a_quadrature_activation_refused():

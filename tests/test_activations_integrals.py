@@ -125,6 +125,89 @@ def test_relu_i4_special_values():
     assert X[0, 1, 2, 3] == pytest.approx(J[0, 1] * Iz[2, 3], abs=1e-13)
     assert X[0, 0, 0, 0] == pytest.approx(0.35, abs=1e-14)
     # all four distinct and correlated: the orthant path against Monte Carlo in the MC test
+    for a in (0, 1):
+        for b in (0, 1):
+            for c in (2, 3):
+                for d in (2, 3):
+                    assert X[a, b, c, d] == pytest.approx(J[a, b] * Iz[c, d], abs=1e-14)
+                    assert X[c, d, a, b] == pytest.approx(J[c, d] * Iz[a, b], abs=1e-14)
+    # E[θ(z)² relu(z)²] = E[relu(z)² θ(z)] = σ²/2 for every field, and E[θ_a relu_c²] = C_cc/4
+    np.testing.assert_allclose(np.einsum("iiii->i", X), np.diag(C) / 2, rtol=0, atol=1e-15)
+    assert X[0, 0, 3, 3] == pytest.approx(2.0 / 4, abs=1e-15)
+    assert X[2, 2, 1, 1] == pytest.approx(1.3 / 4, abs=1e-15)
+
+
+def _relu_i4_both(C, na, nc):
+    """The all-relu I4 table by the dedicated kernel and by the per-entry engine."""
+    n = max(na, nc)
+    acts = np.full(n, B.RELU, dtype=np.int64)
+    fast = np.full((n, n, n, n), np.nan)
+    slow = np.full((n, n, n, n), np.nan)
+    bad = B._relu_i4(C, na, nc, fast)
+    assert bad == B._i4_entries(C, na, nc, acts, B.quadrature_rule(), slow, False)
+    return fast[:na, :na, :nc, :nc], slow[:na, :na, :nc, :nc], bad
+
+
+def _near_one_cov(n, seed, gap, sign):
+    """Random covariance where field n − 1 has correlation ≈ sign·(1 − gap) with field 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, n + 3))
+    x[n - 1] = sign * x[0] + math.sqrt(2.0 * gap) * np.linalg.norm(x[0]) * rng.normal(
+        size=n + 3
+    ) / math.sqrt(n + 3)
+    return x @ x.T / (n + 3)
+
+
+def _relu_i4_cases():
+    Q = np.array([[1.0, 0.3, 0.1], [0.3, 1.2, -0.2], [0.1, -0.2, 0.9]])
+    dup = _cov(5, 8)
+    dup[4], dup[:, 4] = dup[1], dup[:, 1]  # two identical fields: singular C
+    zero = _cov(5, 9)
+    zero[3], zero[:, 3] = 0.0, 0.0  # a field of zero variance
+    A = np.array([[0.6, 0.5, 0.4], [0.3, -0.7, 0.2], [0.45, 0.45, 0.45]])
+    span = np.block([[A @ A.T, A], [A.T, np.eye(3)]])  # student fields in the teacher span
+    cases = {f"random{n}-na{na}": (_cov(n, 10 + n, 1.5), na, n) for n, na in ((4, 2), (5, 5), (6, 3))}
+    cases["random6-na6"] = (_cov(6, 20, 0.7), 6, 6)
+    cases["perfect-student"] = (np.block([[Q, Q], [Q, Q]]), 3, 6)
+    cases["perfect-student-anil"] = (np.block([[Q, Q], [Q, Q]]), 6, 6)
+    cases["identical-fields"] = (dup, 3, 5)
+    cases["zero-variance"] = (zero, 4, 5)
+    cases["teacher-span"] = (span, 3, 6)
+    for gap in (1e-5, 1e-9, 3e-13):
+        for sign in (1, -1):
+            cases[f"rho{sign:+d}-gap{gap:g}"] = (_near_one_cov(5, 30, gap, sign), 3, 5)
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_relu_i4_cases()))
+def test_relu_i4_kernel_equals_engine(case):
+    """The dedicated all-relu I4 kernel (shared tables) reproduces the generic per-entry
+    orthant engine, repeated indices, singular covariances (a perfect student, identical
+    fields, a zero-variance field) and correlations near ±1 included; I4 dispatches to it."""
+    C, na, nc = _relu_i4_cases()[case]
+    fast, slow, bad = _relu_i4_both(C, na, nc)
+    # a student in the teacher span: singular 4-field blocks, sign4 domain errors (NaN)
+    assert bad == 0 or case == "teacher-span"
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13, equal_nan=True)
+    if na == nc == len(C):
+        np.testing.assert_array_equal(B.I4(C, "relu"), fast)
+
+
+def test_relu_i4_kernel_random_covariances():
+    """Many random covariances of 4–6 fields (some with a teacher field equal to a student
+    field) against the engine."""
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(4, 7))
+        C = _cov(n, 100 + trial, float(rng.uniform(0.2, 3.0)))
+        if trial % 3 == 1:
+            j = int(rng.integers(1, n))
+            C[j], C[:, j] = C[0], C[:, 0]
+        na = int(rng.integers(1, n + 1))
+        fast, slow, bad = _relu_i4_both(C, na, n)
+        assert bad == 0
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13, err_msg=f"trial {trial}")
 
 
 def test_quadrature_path_equals_erf_closed_forms():
@@ -132,8 +215,8 @@ def test_quadrature_path_equals_erf_closed_forms():
     for fn, ref, tol in [(B.I2, CF.I2, 1e-12), (B.J2, CF.J2, 1e-12), (B.I3, CF.I3, 1e-12)]:
         np.testing.assert_allclose(fn(C, "erf", force_quadrature=True), ref(C), atol=tol)
     C3 = C[:3, :3]
-    # 3-/4-D integrals run at twice the z-step (cost): 1e-8
-    np.testing.assert_allclose(B.I4(C3, "erf", force_quadrature=True), CF.I4(C3), atol=1e-8)
+    # 3-/4-D integrals: a few 1e-10 at the default order (theory/activations.md §2)
+    np.testing.assert_allclose(B.I4(C3, "erf", force_quadrature=True), CF.I4(C3), atol=1e-9)
 
 
 def test_exact_engine_mixed_erf_linear_equals_closed_forms():
@@ -228,17 +311,129 @@ def test_f4_smooth_against_monte_carlo(acts):
     _within(B.F4(C, acts=acts), samp)
 
 
-def test_f4_relu_refused():
-    assert not B.has_f4(B.RELU) and all(
-        B.has_f4(B.activation_code(a)) for a in B.ACTIVATIONS if a != "relu"
+def _within_f4(C, acts, n=400_000, seed=0, k=5.0, chunk=50_000):
+    """Every entry of ``F4(C, acts)`` (all index patterns, repeats included) within ``k``
+    Monte Carlo standard errors (samples drawn in chunks: the 4-index products of
+    ``n`` samples need not fit in memory at once)."""
+    rng = np.random.default_rng(seed)
+    L = np.linalg.cholesky(C)
+    s1 = s2 = 0.0
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        z = rng.standard_normal((m, len(C))) @ L.T
+        g = np.stack([G[a][0](z[:, i]) for i, a in enumerate(acts)], 1)
+        x = np.einsum("sa,sb,sc,sd->sabcd", g, g, g, g)
+        s1 = s1 + x.sum(0)
+        s2 = s2 + (x * x).sum(0)
+    mean = s1 / n
+    se = np.sqrt(np.maximum(s2 / n - mean**2, 0.0) / (n - 1))
+    theory = B.F4(C, acts=acts)
+    assert np.all(np.isfinite(theory))
+    z = np.abs(theory - mean) / np.maximum(se, 1e-12)
+    assert z.max() < k, f"max deviation {z.max():.1f} SE at {np.unravel_index(z.argmax(), z.shape)}"
+
+
+@pytest.mark.parametrize(
+    "acts",
+    [
+        ["relu"] * 4,
+        ["relu", "relu", "erf", "erf"],
+        ["erf", "relu", "linear", "relu"],
+        ["relu", "linear", "linear", "erf"],
+    ],
+    ids=lambda a: "-".join(a),
+)
+def test_f4_relu_against_monte_carlo(acts):
+    """relu F4 (four z factors in the Stein tree) and its mixtures with erf and linear, on
+    4 correlated fields: every entry, so every pattern of repeated indices."""
+    _within_f4(_cov(4, 10), acts, seed=11)
+
+
+def test_f4_relu_exact_values():
+    """E[relu⁴] = 3σ⁴/2, E[relu³] E[relu] = σ³σ'/π and E[relu² relu'²] = σ²σ'²/4 for
+    independent fields; independent blocks factorise into I2 (I2(a,a) = C_aa/2)."""
+    C = np.diag([0.7, 1.3, 0.4, 2.0])
+    C[0, 1] = C[1, 0] = 0.5
+    C[2, 3] = C[3, 2] = -0.6
+    X = B.F4(C, "relu")
+    I2 = B.I2(C, "relu")
+    v = np.diag(C)
+    for a in range(4):
+        assert X[a, a, a, a] == pytest.approx(1.5 * v[a] ** 2, rel=1e-13)
+    assert X[0, 0, 2, 2] == pytest.approx(v[0] * v[2] / 4, rel=1e-13)
+    assert X[1, 3, 3, 1] == pytest.approx(v[1] * v[3] / 4, rel=1e-13)
+    assert X[0, 2, 2, 2] == pytest.approx(math.sqrt(v[0] * v[2] ** 3) / math.pi, rel=1e-13)
+    assert X[0, 1, 2, 3] == pytest.approx(I2[0, 1] * I2[2, 3], rel=1e-13)
+    assert X[2, 0, 3, 1] == pytest.approx(I2[0, 1] * I2[2, 3], rel=1e-13)
+    assert X[0, 0, 2, 3] == pytest.approx(I2[0, 0] * I2[2, 3], rel=1e-13)
+    assert X[1, 1, 0, 0] != pytest.approx(I2[0, 0] * I2[1, 1], rel=1e-3)  # correlated
+    # the table is symmetric under permutations of the indices
+    assert np.array_equal(X, X.transpose(1, 0, 2, 3))
+    assert np.array_equal(X, X.transpose(2, 3, 0, 1))
+    # a duplicated field (a perfect student: singular C) is the same field twice
+    Q = C[:2, :2]
+    Xd = B.F4(np.block([[Q, Q], [Q, Q]]), "relu")
+    i = np.array([0, 1, 0, 1])
+    np.testing.assert_allclose(Xd, X[:2, :2, :2, :2][np.ix_(i, i, i, i)], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.6, -0.45, 0.97])
+def test_f4_relu_aabb_against_scipy(rho):
+    """F4(a,a,b,b) = E[relu(z_a)² relu(z_b)²] and F4(a,a,a,b) for correlated a, b against
+    scipy's 2-D adaptive quadrature over the quadrant z_a, z_b > 0 (smooth there)."""
+    s = np.array([0.8, 1.5])
+    C = np.outer(s, s) * np.array([[1.0, rho], [rho, 1.0]])
+    X = B.F4(C, "relu")
+    L = np.linalg.cholesky(C)
+
+    def quad(f):
+        # x ~ N(0,1) with z_a = L00 x > 0, z_b = L10 x + L11 y > 0
+        return integrate.dblquad(
+            lambda y, x: f(L[0, 0] * x, L[1, 0] * x + L[1, 1] * y)
+            * np.exp(-(x * x + y * y) / 2) / (2 * np.pi),
+            0, 12, lambda x: -L[1, 0] * x / L[1, 1], 12, epsabs=1e-13, epsrel=1e-12,
+        )[0]
+
+    assert X[0, 0, 1, 1] == pytest.approx(quad(lambda a, b: a * a * b * b), abs=1e-10)
+    assert X[0, 0, 0, 1] == pytest.approx(quad(lambda a, b: a**3 * b), abs=1e-10)
+    assert X[0, 1, 1, 1] == pytest.approx(quad(lambda a, b: a * b**3), abs=1e-10)
+
+
+def test_f4_engine_linear_and_erf_blocks():
+    """Through the orthant engine (a relu field forces it): the linear-only entries equal
+    Isserlis (up to four z factors, no θ), the erf-only ones the Price path of
+    fourpoint (erf slots as 2θ(z + ξ) − 1)."""
+    C = _cov(6, 16)
+    acts = ["linear", "linear", "linear", "erf", "erf", "relu"]
+    X = B.F4(C, acts=acts)
+    Cl = C[:3, :3]
+    iss = (
+        np.einsum("ab,cd->abcd", Cl, Cl)
+        + np.einsum("ac,bd->abcd", Cl, Cl)
+        + np.einsum("ad,bc->abcd", Cl, Cl)
     )
-    C = _cov(3, 10)
-    out = np.zeros((3, 3, 3, 3))
-    acts = np.full(3, B.RELU, dtype=np.int64)
+    np.testing.assert_allclose(X[:3, :3, :3, :3], iss, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(X[3:5, 3:5, 3:5, 3:5], FP.F4(C[3:5, 3:5]), rtol=0, atol=1e-12)
+    # linear with erf: E[z_a z_b erf erf] is two z factors times the erf pair
+    out = np.empty((6, 6, 6, 6))
     bad = B.f4_tensor_lambda_acts(
-        C, 3, 3, acts, B.quadrature_rule(), out, np.empty(FP.f4_scratch_size(3))
+        C, 6, 6, np.array([B.activation_code(a) for a in acts]), B.quadrature_rule(), out,
+        np.empty(FP.f4_scratch_size(6)),
     )
-    assert bad > 0 and np.isnan(out).all()
+    assert bad == 0 and np.array_equal(out, X)
+
+
+def test_has_f4_everywhere_and_relu_with_smooth_f4_is_a_domain_error():
+    assert all(B.has_f4(B.activation_code(a)) for a in B.ACTIVATIONS)
+    C = _cov(2, 10)
+    out = np.zeros((2, 2, 2, 2))
+    acts = np.array([B.RELU, B.TANH], dtype=np.int64)
+    bad = B.f4_tensor_lambda_acts(
+        C, 2, 2, acts, B.quadrature_rule(), out, np.empty(FP.f4_scratch_size(2))
+    )
+    assert bad == 3  # the sorted quadruples (0001), (0011), (0111)
+    assert np.isfinite(out[0, 0, 0, 0]) and np.isfinite(out[1, 1, 1, 1])
+    assert np.isnan(out[0, 0, 0, 1]) and np.isnan(out[0, 1, 0, 1])
 
 
 def test_relu_with_smooth_is_a_domain_error():

@@ -15,8 +15,9 @@ The first ``F = K + M`` fields carry the label and the student output.
 ``model.teacher_activation``: every Gaussian integral comes from the per-field backend
 (:mod:`.integrals.backend`, ``*_acts`` kernels: closed forms for erf/linear, exact orthant
 reductions for relu, quadrature for the smooth activations), the same drift code for all.
-Refused (``VectorField.from_config``): relu beside a quadrature activation, finite P for an
-activation without F4 (relu), exact ANIL at finite P for students other than erf/linear.
+Refused (``VectorField.from_config``): relu beside a quadrature activation, exact ANIL at
+finite P for students other than erf/linear (finite P takes every activation: each has F4,
+relu by the exact orthant engine).
 
 **Inner loop** (``s`` population steps on the head): ``w ← A w + b u`` with
 ``A = I − η_w s_K² Φ``, ``b = η_w s_K s_M Ψ``, ``Φ = I2[λ,λ]``, ``Ψ = I2[λ,ν^t]``; the adapted

@@ -10,7 +10,8 @@ for the activation itself. Each backend module implements them for its activatio
   smooth activations by Gauss–Hermite quadrature (``quadrature_rule``); dispatches to the
   closed forms when all fields are ``erf`` or all ``linear``.
 * :mod:`.fourpoint` — the four-point function ``F4(a,b,c,d) = E[g g g g]`` of the finite-P
-  theory (``linear``: Isserlis; ``erf``: Price-path quadrature, error ≤ 1e-13).
+  theory (``linear``: Isserlis; ``erf``: Price-path quadrature, error ≤ 1e-13; ``relu``
+  and its erf/linear mixtures: the orthant engine of :mod:`.backend`).
 
 Kernels (numba, caller-owned outputs, return the number of domain errors):
 ``i2_matrix``, ``i3_tensor``, ``i4_tensor``, ``j2_matrix``, ``f4_tensor``,

@@ -8,7 +8,10 @@ carry different activations (student fields the student's, teacher fields the te
   (whole-matrix kernels, checked once per call, so the erf drift keeps its cost);
 * ``relu``, and mixtures of ``relu``, ``erf`` and ``linear``: exact reductions to Gaussian
   orthant probabilities (Stein's lemma, Price's theorem; the 4-variate orthant probability
-  by the Price-path integral of :mod:`.fourpoint`), see ``theory/activations.md``;
+  by the Price-path integral of :mod:`.fourpoint`), see ``theory/activations.md``; this
+  includes the four-point function F4 (up to four z factors in the Stein tree). All
+  relu: whole-table closed forms (``I4``: orthant probabilities from tables shared by the
+  entries), mixtures: the per-entry orthant engine;
 * smooth activations (``tanh``, ``sigmoid``, ``softplus``, ``gelu``) and their mixtures with
   ``erf``/``linear``: Gauss–Hermite product rules in a whitened basis of the distinct fields
   of each integral (``quad``, from :func:`quadrature_rule`).
@@ -78,8 +81,10 @@ def activation_code(name: str) -> int:
 
 
 def has_f4(code: int) -> bool:
-    """Whether the four-point function F4 (finite-P theory) is available for ``code``."""
-    return int(code) != RELU
+    """Whether the four-point function F4 (finite-P theory) is available for ``code``:
+    every activation has it (relu, and relu with erf/linear, by the orthant engine; relu
+    beside a smooth activation stays a domain error, as for every integral)."""
+    return 0 <= int(code) < len(ACTIVATIONS)
 
 
 def quadrature_rule(order: int = DEFAULT_QUADRATURE_ORDER) -> np.ndarray:
@@ -110,9 +115,13 @@ def quadrature_rule(order: int = DEFAULT_QUADRATURE_ORDER) -> np.ndarray:
 #   erf:  g = 2 θ(z + ξ) − 1, g' = 2 δ(z + ξ), g'' = −2 z δ(z + ξ)
 #   linear: g = z, g' = 1, g'' = 0
 # A term is c · Π δ(v_k) · Π z_i · Π θ(v_j). The δs condition the Gaussian (density at 0
-# times the Schur complement); the ≤ 2 remaining z factors are removed by Stein's lemma,
-# E[z_i h] = Σ_j Cov(z_i, v_j) E[∂_j h], ∂θ = δ; what remains are orthant probabilities
-# of ≤ 4 variables (closed forms up to 3, the Price-path integral of fourpoint.sign4 for 4).
+# times the Schur complement); the ≤ 4 remaining z factors are removed one at a time by
+# Stein's lemma, E[z_i h] = Σ_j Cov(z_i, v_j) E[∂_j h], where ∂ hits another z factor
+# (Cov(z_i, z_j) E[rest]) or a θ (∂θ = δ: density at 0 times the conditioned Gaussian,
+# means stay 0); what remains are orthant probabilities of ≤ 4 variables (closed forms up
+# to 3, the Price-path integral of fourpoint.sign4 for 4). Each Stein level conditions
+# into the next covariance of ``Ws``: _e_m uses levels lvl..lvl+m, and the δs leave
+# lvl ≤ 1, so the 6 levels of _work hold the 4-z tree (F4 of relu/linear fields).
 _NV = 12  # variables per term: ≤ 4 slots × (δ or θ, z)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _ONE = 1.0 - 1e-12  # |correlation| beyond which two orthant variables are merged
@@ -228,10 +237,66 @@ def _e2(Ws, lvl, i, j, mask, nv, eps):
 
 
 @njit(cache=True)
+def _e3(Ws, lvl, i, j, l, mask, nv, eps):
+    """E[z_i z_j z_l Π_{k∈mask} θ(v_k)] (Stein's lemma on z_i): the derivative hits z_j,
+    z_l (Cov times a 1-z term) or a θ (a 2-z term of the conditioned Gaussian)."""
+    W = Ws[lvl]
+    acc = 0.0
+    bad = 0
+    if W[i, j] != 0.0:
+        v, e = _e1(Ws, lvl, l, mask, nv, eps)
+        bad += e
+        acc += W[i, j] * v
+    if W[i, l] != 0.0:
+        v, e = _e1(Ws, lvl, j, mask, nv, eps)
+        bad += e
+        acc += W[i, l] * v
+    for k in range(nv):
+        if (mask >> k) & 1 and W[k, k] > eps and W[i, k] != 0.0:
+            _condition(W, Ws[lvl + 1], k, nv)
+            v, e = _e2(Ws, lvl + 1, j, l, mask & ~(1 << k), nv, eps)
+            bad += e
+            acc += W[i, k] * _INV_SQRT_2PI / math.sqrt(W[k, k]) * v
+    return acc, bad
+
+
+@njit(cache=True)
+def _e4(Ws, lvl, i, j, l, m, mask, nv, eps):
+    """E[z_i z_j z_l z_m Π_{k∈mask} θ(v_k)] (Stein's lemma on z_i)."""
+    W = Ws[lvl]
+    acc = 0.0
+    bad = 0
+    if W[i, j] != 0.0:
+        v, e = _e2(Ws, lvl, l, m, mask, nv, eps)
+        bad += e
+        acc += W[i, j] * v
+    if W[i, l] != 0.0:
+        v, e = _e2(Ws, lvl, j, m, mask, nv, eps)
+        bad += e
+        acc += W[i, l] * v
+    if W[i, m] != 0.0:
+        v, e = _e2(Ws, lvl, j, l, mask, nv, eps)
+        bad += e
+        acc += W[i, m] * v
+    for k in range(nv):
+        if (mask >> k) & 1 and W[k, k] > eps and W[i, k] != 0.0:
+            _condition(W, Ws[lvl + 1], k, nv)
+            v, e = _e3(Ws, lvl + 1, j, l, m, mask & ~(1 << k), nv, eps)
+            bad += e
+            acc += W[i, k] * _INV_SQRT_2PI / math.sqrt(W[k, k]) * v
+    return acc, bad
+
+
+@njit(cache=True)
 def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
     """E[Π_s g^{(kd[s])}_{acts[fl[s]]}(z_{fl[s]})] for ``ns`` ≤ 4 slots with activations in
-    {relu, erf, linear}. ``Ws``: (≥ 4, _NV, _NV) work array; ``vf``, ``va``: int work
-    arrays (≥ _NV). Returns (value, domain errors)."""
+    {relu, erf, linear}. ``Ws``: (6, _NV, _NV) work array (≥ 4 with ≤ 2 z factors);
+    ``vf``, ``va``: int work arrays (≥ _NV). Returns (value, domain errors).
+
+    Repeated fields share one variable (θ² = θ; relu·relu = z²θ, the two z factors on the
+    same variable), so the orthant variables are the distinct θ fields (≤ 4); the z
+    factors (relu and linear g slots, erf g'' slots: ≤ 4) are packed 4 bits each in
+    ``zp``."""
     # erf g slots expand into 2θ(y) − 1: enumerate the subsets
     nerf = 0
     for s in range(ns):
@@ -244,8 +309,7 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
         nv = 0
         dmask = 0
         tmask = 0
-        zi = -1
-        zj = -1
+        zp = 0  # variable index of z factor q in bits 4q..4q+3
         nz = 0
         ie = 0
         zero = False
@@ -259,10 +323,7 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
                 elif k == 0:
                     vf[nv] = f
                     va[nv] = 0
-                    if nz == 0:
-                        zi = nv
-                    else:
-                        zj = nv
+                    zp |= nv << (4 * nz)
                     nz += 1
                     nv += 1
             elif a == RELU:
@@ -285,10 +346,7 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
                         t0 = nv
                         nv += 1
                     if k == 0:
-                        if nz == 0:
-                            zi = t0
-                        else:
-                            zj = t0
+                        zp |= t0 << (4 * nz)
                         nz += 1
             else:  # ERF
                 if k == 0:
@@ -311,15 +369,12 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
                         coef = -coef
                         vf[nv] = f
                         va[nv] = 0
-                        if nz == 0:
-                            zi = nv
-                        else:
-                            zj = nv
+                        zp |= nv << (4 * nz)
                         nz += 1
                         nv += 1
         if zero:
             continue
-        if nz > 2:
+        if nz > 4:
             return math.nan, 1
         W = Ws[0]
         for i in range(nv):
@@ -334,17 +389,25 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
                 coef *= _INV_SQRT_2PI / math.sqrt(Ws[lvl][k, k])
                 _condition(Ws[lvl], Ws[lvl + 1], k, nv)
                 lvl += 1
-        if lvl > 1:  # keep two levels free for Stein
+        if lvl > 1:  # lvl ≤ 1: levels lvl..lvl+4 free for the Stein tree
             for i in range(nv):
                 for j in range(nv):
                     Ws[0][i, j] = Ws[lvl][i, j]
             lvl = 0
+        z0 = zp & 15
+        z1 = (zp >> 4) & 15
+        z2 = (zp >> 8) & 15
+        z3 = (zp >> 12) & 15
         if nz == 0:
             v, e = _orth(Ws[lvl], tmask, nv, eps)
         elif nz == 1:
-            v, e = _e1(Ws, lvl, zi, tmask, nv, eps)
+            v, e = _e1(Ws, lvl, z0, tmask, nv, eps)
+        elif nz == 2:
+            v, e = _e2(Ws, lvl, z0, z1, tmask, nv, eps)
+        elif nz == 3:
+            v, e = _e3(Ws, lvl, z0, z1, z2, tmask, nv, eps)
         else:
-            v, e = _e2(Ws, lvl, zi, zj, tmask, nv, eps)
+            v, e = _e4(Ws, lvl, z0, z1, z2, z3, tmask, nv, eps)
         bad += e
         total += coef * v
     return total, bad
@@ -355,14 +418,29 @@ def _exact(C, fl, kd, ns, acts, Ws, vf, va, eps):
 # written in a whitened basis z = L x, x ~ N(0, I_r) (pivoted Cholesky: repeated or
 # linearly dependent fields cost no dimension), and E is a product of 1-D trapezoid rules
 # in x (geometric convergence for integrands analytic in a strip, where Gauss–Hermite
-# stalls on the poles of tanh and sigmoid at Im z = ±π/2, ±π). Coordinate d of scale
-# s_d = max_f |L_fd| uses every k_d-th node of the rule, k_d = ⌊_KZ/s_d⌋ (z-step at
-# most _KZ h; half of it for tanh, whose poles are twice as close; never finer than the
-# rule), capped so the x-step stays ≤ _H_MAX (the Gaussian itself); node products with
-# weight below _PRUNE of the largest are skipped (the Gaussian tails).
-_H_MAX = 0.75
-_KZ = 2.0  # z-step in units of the rule's step h (tanh: half of it): the order sets it
+# stalls on the poles of tanh and sigmoid at Im z = ±π/2, ±π). The z-step of a field
+# may be at most _zstep(activation) rule steps h (the trapezoid error in z decays like
+# e^{-2πd/h_z}, d the half-width of the strip; the steps give ≲ 1e-12 per coordinate at
+# the default order and shrink with h, so the order sets the resolution): coordinate d
+# uses every k_d-th node, k_d = ⌊min_f _zstep(f)/|L_fd|⌋, never finer than the rule and
+# capped so the x-step stays ≤ _H_MAX (the Gaussian itself); node products with weight
+# below _PRUNE of the largest are skipped (the Gaussian tails).
+_H_MAX = 0.625  # x-step cap: 5 rule steps at the default order (1e-12 on the Gaussian)
 _PRUNE = 1e-13  # relative weight of a skipped node product (4-D: drops 3e-12 of the mass)
+
+
+@njit(cache=True, inline="always")
+def _zstep(a):
+    """Largest z-step of activation ``a`` in rule steps h: tanh 2 (poles at Im z = ±π/2),
+    sigmoid and softplus 4 (±iπ), erf and gelu 3 (Gaussian-shaped derivatives, whose
+    error also grows with the x-step), linear unbounded (polynomial)."""
+    if a == TANH:
+        return 2.0
+    if a == SIGMOID or a == SOFTPLUS:
+        return 4.0
+    if a == LINEAR:
+        return math.inf
+    return 3.0
 
 
 @njit(cache=True, inline="always")
@@ -434,9 +512,9 @@ def _line(acts, fl, kd, sA, sB, nin, base, lc, XN, WN, d, cnt, cut):
 
 
 @njit(cache=True)
-def _quad(C, fl, kd, ns, acts, quad, coarse, wk):
+def _quad(C, fl, kd, ns, acts, quad, wk):
     """E[Π_s g^{(kd[s])}_{acts[fl[s]]}(z_{fl[s]})] for ``ns`` ≤ 4 slots by the product
-    trapezoid rule ``quad`` in a whitened basis; ``coarse`` multiplies the strides (≥ 1).
+    trapezoid rule ``quad`` in a whitened basis.
     ``wk``: float work array (≥ 64 + 4·2·n). Returns (value, domain errors)."""
     # distinct fields (uf) and the field of each slot (us)
     m = 0
@@ -507,11 +585,10 @@ def _quad(C, fl, kd, ns, acts, quad, coarse, wk):
     wmax = 1.0
     for d in range(4):
         if d < r:
-            sd = 0.0
+            sd = 0.0  # 1 / (the largest stride every field of coordinate d allows)
             for i in range(m):
-                # tanh: poles at Im z = π/2, half the distance of sigmoid/softplus (π)
-                sd = max(sd, abs(L[i, d]) * (2.0 if acts[uf[i]] == TANH else 1.0))
-            k = int(_KZ * coarse / sd) if _KZ * coarse < sd * kmax else kmax
+                sd = max(sd, abs(L[i, d]) / _zstep(acts[uf[i]]))
+            k = int(1.0 / sd) if sd * kmax > 1.0 else kmax
             k = max(1, min(k, kmax))
             J = min(c0, n - 1 - c0) // k
             cnt[d] = 2 * J + 1
@@ -660,7 +737,7 @@ def _family(a):
 
 
 @njit(cache=True)
-def _expect(C, fl, kd, ns, acts, quad, coarse, Ws, vf, va, wk, eps, force_quad):
+def _expect(C, fl, kd, ns, acts, quad, Ws, vf, va, wk, eps, force_quad):
     """Dispatch one expectation: the exact engine if every field is relu/erf/linear,
     the quadrature if none is relu; relu with a smooth activation: NaN, 1 error."""
     exact = True
@@ -675,7 +752,7 @@ def _expect(C, fl, kd, ns, acts, quad, coarse, Ws, vf, va, wk, eps, force_quad):
         return _exact(C, fl, kd, ns, acts, Ws, vf, va, eps)
     if has_relu and not force_quad:
         return math.nan, 1
-    return _quad(C, fl, kd, ns, acts, quad, coarse, wk)
+    return _quad(C, fl, kd, ns, acts, quad, wk)
 
 
 # --------------------------------------------------------------------------- relu closed forms
@@ -737,6 +814,309 @@ def _relu_i3(C, na, nb, nc, out):
     return bad
 
 
+# All-relu I4 (theory/activations.md §1): the Stein tree of the exact engine
+# (_exact → _e2 → _e1 → _orth) with what the entries share computed once per call: the
+# correlations ρ_ij and asin ρ_ij of every pair (the orthant probabilities of ≤ 3 fields
+# are sums of them), the covariances given one field = 0 (Schur complements) and the
+# Stein coefficients of both levels. An entry of ≤ 3 distinct fields then costs a few
+# table look-ups (given two fields = 0 at most one is left: probability ½ or 1). The
+# entries of four distinct fields are taken per set S of fields, shared by its splits
+# {a, b} | {c, d}: P(S) (one sign4) and the 12 probabilities of the two fields left given
+# two fields = 0 (one asin each). The operations (and their order) are those of the
+# engine, so the values are the engine's to round-off (bitwise, but for the shared P(S)),
+# degenerate cases included.
+_RELU_SHARED = 1.0 - 1e-6  # |ρ| below which P(S) of four fields is shared by its orders
+_RELU_DET4 = 1e-8  # and above which determinant of their correlation matrix
+
+
+@njit(cache=True)
+def _relu_orth(vs, s, C, rho, asn, eps):
+    """P(z_j > 0, j ∈ vs[:s]) from the tables of :func:`_relu_i4` (``_orth`` at level 0:
+    a zero-variance field counts ½; 4 fields: merged at |ρ| ≥ 1 − 1e-12, else sign4).
+    Returns (P, error)."""
+    f = 1.0
+    i0 = i1 = i2 = i3 = -1
+    cnt = 0
+    for t in range(s):
+        k = vs[t]
+        if C[k, k] <= eps:
+            f *= 0.5
+            continue
+        if cnt == 0:
+            i0 = k
+        elif cnt == 1:
+            i1 = k
+        elif cnt == 2:
+            i2 = k
+        else:
+            i3 = k
+        cnt += 1
+    if cnt == 4:
+        r01, r02, r03 = rho[i0, i1], rho[i0, i2], rho[i0, i3]
+        r12, r13, r23 = rho[i1, i2], rho[i1, i3], rho[i2, i3]
+        if min(r01, r02, r03, r12, r13, r23) <= -_ONE:
+            return 0.0, 0
+        if r01 >= _ONE or r02 >= _ONE or r12 >= _ONE:
+            if r01 >= _ONE or r02 >= _ONE:
+                i0 = i3
+            else:
+                i1 = i3
+            cnt = 3
+        elif r03 >= _ONE or r13 >= _ONE or r23 >= _ONE:
+            cnt = 3
+        else:
+            s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
+            tot = 1.0 + _TWO_PI * (
+                asn[i0, i1] + asn[i0, i2] + asn[i0, i3] + asn[i1, i2] + asn[i1, i3] + asn[i2, i3]
+            )
+            return f * (tot + s4) / 16.0, e
+    if cnt == 3:
+        return f * (0.125 + (asn[i0, i1] + asn[i0, i2] + asn[i1, i2]) / (4.0 * math.pi)), 0
+    if cnt == 2:
+        return f * (0.25 + asn[i0, i1] / (2.0 * math.pi)), 0
+    if cnt == 1:
+        return 0.5 * f, 0
+    return f, 0
+
+
+@njit(cache=True)
+def _relu_p4(ss, C, rho, asn, eps):
+    """P(z_j > 0, j ∈ ss) for four distinct fields by sign4, once for every order of the
+    fields, where no field has zero variance and every |ρ| < 1 − 1e-6 (there sign4 does
+    not depend on the order of its arguments beyond 3e-14; closer to ±1 its round-off
+    depends on the order, up to 1e-11 at 1 − 1e-12) and the correlation matrix has a
+    determinant > 1e-8 (a singular one, e.g. a student field in the span of three teacher
+    fields, is a sign4 domain error or not depending on the order). Returns
+    (regular, P, error), ``regular`` False otherwise: the caller then uses
+    :func:`_relu_orth` in the order of each entry, as the engine (merges, cuts, and sign4
+    with the engine's arguments and domain errors)."""
+    i0, i1, i2, i3 = ss[0], ss[1], ss[2], ss[3]
+    if C[i0, i0] <= eps or C[i1, i1] <= eps or C[i2, i2] <= eps or C[i3, i3] <= eps:
+        return False, 0.0, 0
+    r01, r02, r03 = rho[i0, i1], rho[i0, i2], rho[i0, i3]
+    r12, r13, r23 = rho[i1, i2], rho[i1, i3], rho[i2, i3]
+    if max(abs(r01), abs(r02), abs(r03), abs(r12), abs(r13), abs(r23)) >= _RELU_SHARED:
+        return False, 0.0, 0
+    d3 = 1.0 + 2.0 * r01 * r02 * r12 - r01 * r01 - r02 * r02 - r12 * r12
+    if not d3 - fourpoint._multiple(r01, r02, r03, r12, r13, r23) > _RELU_DET4:
+        return False, 0.0, 0  # (nearly) singular: sign4's domain test depends on the order
+    s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
+    if e:
+        return False, 0.0, 0
+    tot = 1.0 + _TWO_PI * (
+        asn[i0, i1] + asn[i0, i2] + asn[i0, i3] + asn[i1, i2] + asn[i1, i3] + asn[i2, i3]
+    )
+    return True, (tot + s4) / 16.0, 0
+
+
+@njit(cache=True)
+def _relu_p2(ss, C1, eps, P2):
+    """``P2[x, y] = P(z_m > 0, z_n > 0 | z_k = z_l = 0)`` for the four distinct fields
+    ``ss`` (``k = ss[x]``, ``l = ss[y]``, ``{m, n}`` the other two), from the covariances
+    ``C1[k]`` given ``z_k = 0`` (the Schur complement once more, as the engine: a field of
+    zero conditional variance counts ½). 0 where ``z_k`` or ``z_l`` has zero (conditional)
+    variance (no Stein term)."""
+    for x in range(4):
+        k = ss[x]
+        for y in range(4):
+            if y == x:
+                continue
+            l = ss[y]
+            wll = C1[k, l, l]
+            if not wll > eps:
+                P2[x, y] = 0.0
+                continue
+            inv = 1.0 / wll
+            f = 1.0
+            m0 = m1 = -1
+            w00 = w11 = 0.0
+            cnt = 0
+            for t in range(4):
+                if t == x or t == y:
+                    continue
+                m = ss[t]
+                wmm = C1[k, m, m] - C1[k, m, l] * C1[k, l, m] * inv
+                if wmm <= eps:
+                    f *= 0.5
+                elif cnt == 0:
+                    m0 = m
+                    w00 = wmm
+                    cnt = 1
+                else:
+                    m1 = m
+                    w11 = wmm
+                    cnt = 2
+            if cnt == 2:
+                w01 = C1[k, m0, m1] - C1[k, m0, l] * C1[k, l, m1] * inv
+                r = min(1.0, max(-1.0, w01 / math.sqrt(w00 * w11)))
+                P2[x, y] = f * (0.25 + math.asin(r) / (2.0 * math.pi))
+            elif cnt == 1:
+                P2[x, y] = 0.5 * f
+            else:
+                P2[x, y] = f
+
+
+@njit(cache=True)
+def _relu_i4(C, na, nc, out):
+    """``out[a, b, c, d] = E[θ(z_a) θ(z_b) relu(z_c) relu(z_d)]`` for ``a, b < na``,
+    ``c, d < nc``: the I4 table when all fields are relu (``θ = relu'``).
+
+    Repeated indices merge (``θ² = θ``, ``θ relu = relu``), so an entry is
+    ``E[z_c z_d Π_{j∈S} θ(z_j)]`` over the distinct fields ``S``, and Stein's lemma on
+    ``z_c``, then on ``z_d`` given ``z_k = 0``, gives
+
+    ``C_cd P(S) + Σ_{k∈S} C_ck φ_k Σ_{l∈S∖k} C^(k)_dl φ^(k)_l P(S∖{k,l} | z_k = z_l = 0)``
+
+    (``φ`` the density at 0, ``C^(k)`` the covariance given ``z_k = 0``): ``P(S)`` is the
+    only orthant probability of more than 2 variables (closed forms up to 3 fields,
+    :func:`.fourpoint.sign4` for 4). The values are those of the generic engine
+    (:func:`_i4_entries`, ~7× slower) to round-off, degenerate cases included: a field of
+    zero (conditional) variance counts ½, four fields with a correlation ≥ 1 − 1e-12 are
+    merged, ≤ −(1 − 1e-12) give 0 (so a perfect student, teacher fields equal to student
+    fields, gives the engine's values).
+
+    Parameters
+    ----------
+    C : (n, n) array
+        Covariance of the fields, ``n ≥ max(na, nc)``.
+    na, nc : int
+        Number of ``θ`` (``g'``) and ``relu`` (``g``) fields.
+    out : (≥ na, ≥ na, ≥ nc, ≥ nc) array
+        Written for ``a, b < na``, ``c, d < nc``.
+
+    Returns
+    -------
+    int
+        The number of domain errors (entries whose sign4 failed).
+    """
+    n = max(na, nc)
+    big = 1.0
+    for i in range(n):
+        big = max(big, C[i, i])
+    eps = 1e-14 * big  # the engine's zero-variance threshold (_work)
+    rho = np.zeros((n, n))
+    asn = np.zeros((n, n))
+    c0 = np.zeros((n, n))  # Stein coefficient C_ik φ_k of level 0
+    C1 = np.zeros((n, n, n))  # C1[k] = covariance given z_k = 0
+    c1 = np.zeros((n, n, n))  # c1[k, j, l] = C1[k]_jl φ^(k)_l
+    for i in range(n):
+        if C[i, i] <= eps:
+            continue
+        for j in range(n):
+            if C[j, j] > eps:
+                r = min(1.0, max(-1.0, C[i, j] / math.sqrt(C[i, i] * C[j, j])))
+                rho[i, j] = r
+                asn[i, j] = math.asin(r)
+    for k in range(n):
+        if C[k, k] <= eps:
+            continue
+        inv = 1.0 / C[k, k]
+        sk = math.sqrt(C[k, k])
+        for i in range(n):
+            c0[i, k] = C[i, k] * _INV_SQRT_2PI / sk
+            for j in range(n):
+                C1[k, i, j] = C[i, j] - C[i, k] * C[k, j] * inv
+        for l in range(n):
+            if C1[k, l, l] > eps:
+                sl = math.sqrt(C1[k, l, l])
+                for j in range(n):
+                    c1[k, j, l] = C1[k, j, l] * _INV_SQRT_2PI / sl
+    vs = np.empty(4, np.int64)
+    bad = 0
+    # entries of ≤ 3 distinct fields: P(S) from the asin table; given two fields = 0 at
+    # most one is left, so P(S∖{k, l} | ·) = ½ (|S| = 3; ½ also for zero variance) or 1
+    for a in range(na):
+        for b in range(a, na):
+            for c in range(nc):
+                for d in range(c, nc):
+                    # the distinct fields, in the engine's order (its merges depend on it)
+                    vs[0] = a
+                    s = 1
+                    if b != a:
+                        vs[s] = b
+                        s += 1
+                    if c != a and c != b:
+                        vs[s] = c
+                        s += 1
+                    if d != a and d != b and d != c:
+                        if s == 3:
+                            continue  # four distinct fields: below
+                        vs[s] = d
+                        s += 1
+                    p, e = _relu_orth(vs, s, C, rho, asn, eps)
+                    bad += e
+                    p2 = 0.5 if s == 3 else 1.0
+                    acc = C[c, d] * p
+                    for ik in range(s):
+                        k = vs[ik]
+                        acc1 = 0.0
+                        for il in range(s):
+                            if il != ik:
+                                acc1 += c1[k, d, vs[il]] * p2
+                        acc += c0[c, k] * acc1
+                    out[a, b, c, d] = acc
+                    out[a, b, d, c] = acc
+                    out[b, a, c, d] = acc
+                    out[b, a, d, c] = acc
+    # four distinct fields: per set S (sorted in ss), shared by its splits {a, b} | {c, d},
+    # P(S) (sign4, unless degenerate) and P2[x, y] = P(S∖{k, l} | z_k = z_l = 0) for the
+    # ordered pairs of positions (k = ss[x], l = ss[y])
+    ss = np.empty(4, np.int64)
+    pos = np.empty(4, np.int64)
+    P2 = np.zeros((4, 4))
+    for s0 in range(n):
+        ss[0] = s0
+        for s1 in range(s0 + 1, n):
+            ss[1] = s1
+            for s2 in range(s1 + 1, n):
+                ss[2] = s2
+                for s3 in range(s2 + 1, n):
+                    ss[3] = s3
+                    ready = False
+                    regular = False
+                    p4 = 0.0
+                    e4 = 0
+                    for i in range(3):
+                        for j in range(i + 1, 4):
+                            if ss[j] >= na:
+                                continue
+                            pos[0] = i
+                            pos[1] = j
+                            t = 2
+                            for x in range(4):
+                                if x != i and x != j:
+                                    pos[t] = x
+                                    t += 1
+                            if ss[pos[3]] >= nc:
+                                continue
+                            if not ready:
+                                ready = True
+                                regular, p4, e4 = _relu_p4(ss, C, rho, asn, eps)
+                                _relu_p2(ss, C1, eps, P2)
+                            for t in range(4):
+                                vs[t] = ss[pos[t]]
+                            a, b, c, d = vs[0], vs[1], vs[2], vs[3]
+                            if regular:
+                                p = p4
+                                e = e4
+                            else:
+                                p, e = _relu_orth(vs, 4, C, rho, asn, eps)
+                            bad += e
+                            acc = C[c, d] * p
+                            for ik in range(4):
+                                k = vs[ik]
+                                acc1 = 0.0
+                                for il in range(4):
+                                    if il != ik:
+                                        acc1 += c1[k, d, vs[il]] * P2[pos[ik], pos[il]]
+                                acc += c0[c, k] * acc1
+                            out[a, b, c, d] = acc
+                            out[a, b, d, c] = acc
+                            out[b, a, c, d] = acc
+                            out[b, a, d, c] = acc
+    return bad
+
+
 # --------------------------------------------------------------------------- dispatch
 @njit(cache=True, inline="always")
 def _all_equal(acts, n):
@@ -745,9 +1125,6 @@ def _all_equal(acts, n):
         if acts[i] != a0:
             return False
     return True
-
-
-_COARSE_4 = 2.0  # stride factor of the 3-/4-dimensional integrals (I4, F4): cost ∝ 1/coarse⁴
 
 
 @njit(cache=True)
@@ -775,7 +1152,7 @@ def _pair(C, a, ka, b, kb, acts, quad, w, force_quad):
     kd[0] = ka
     fl[1] = b
     kd[1] = kb
-    return _expect(C, fl, kd, 2, acts, quad, 1.0, Ws, vf, va, wk, eps, force_quad)
+    return _expect(C, fl, kd, 2, acts, quad, Ws, vf, va, wk, eps, force_quad)
 
 
 @njit(cache=True)
@@ -789,7 +1166,7 @@ def _quadruple(C, a, ka, b, kb, c, kc, d, kdd, acts, quad, w, force_quad):
     kd[2] = kc
     fl[3] = d
     kd[3] = kdd
-    return _expect(C, fl, kd, 4, acts, quad, _COARSE_4, Ws, vf, va, wk, eps, force_quad)
+    return _expect(C, fl, kd, 4, acts, quad, Ws, vf, va, wk, eps, force_quad)
 
 
 @njit(cache=True)
@@ -864,10 +1241,9 @@ def _f4_entries(C, n, n_lambda, acts, quad, out, force_quad):
         for b in range(a, nl):
             for c in range(b, n):
                 for d in range(c, n):
-                    if acts[a] == RELU or acts[b] == RELU or acts[c] == RELU or acts[d] == RELU:
-                        v, e = math.nan, 1  # relu F4: not provided (has_f4)
-                    else:
-                        v, e = _quadruple(C, a, 0, b, 0, c, 0, d, 0, acts, quad, w, force_quad)
+                    # relu/erf/linear: the orthant engine (4 z factors for relu, linear);
+                    # relu beside a smooth activation: NaN, a domain error (_expect)
+                    v, e = _quadruple(C, a, 0, b, 0, c, 0, d, 0, acts, quad, w, force_quad)
                     bad += e
                     fourpoint.fill_permutations(out, a, b, c, d, v)
     return bad
@@ -899,10 +1275,14 @@ def i3_tensor_acts(C, na, nb, nc, acts, quad, out):
 @njit(cache=True)
 def i4_tensor_acts(C, na, nc, acts, quad, out, scratch):
     """``out[a, b, c, d] = E[g_a'(z_a) g_b'(z_b) g_c(z_c) g_d(z_d)]`` for ``a, b < na``,
-    ``c, d < nc``; ``scratch`` at least ``3 nc`` floats (closed forms). Returns the
-    number of domain errors."""
+    ``c, d < nc``; ``scratch`` at least ``3 nc`` floats (closed forms). All fields erf
+    or linear: the closed forms; all relu: :func:`_relu_i4` (orthant probabilities with
+    tables shared by the entries); otherwise the per-entry engines. Returns the number of
+    domain errors."""
     if _all_equal(acts, max(na, nc)) and acts[0] <= LINEAR:
         return closed_form.i4_tensor(C, na, nc, acts[0], out, scratch)
+    if _all_equal(acts, max(na, nc)) and acts[0] == RELU:
+        return _relu_i4(C, na, nc, out)
     return _i4_entries(C, na, nc, acts, quad, out, False)
 
 
@@ -951,8 +1331,11 @@ def i2_diag_dcov(C, a, acts, quad):
 def f4_tensor_lambda_acts(C, n, n_lambda, acts, quad, out, scratch):
     """``out[a, b, c, d] = E[g_a g_b g_c g_d]`` for the quadruples of
     :func:`.fourpoint.f4_tensor_lambda` (at least two indices ``< n_lambda``); ``scratch``
-    at least :func:`.fourpoint.f4_scratch_size` ``(n)`` floats. Returns the number of
-    domain errors (also the quadruples with a relu field: no F4, see :func:`has_f4`)."""
+    at least :func:`.fourpoint.f4_scratch_size` ``(n)`` floats. erf/linear alone: the
+    Price path of :mod:`.fourpoint`; relu and its mixtures with erf/linear: the orthant
+    engine (exact up to the 1-D integral ``fourpoint.sign4``); smooth activations:
+    quadrature. Returns the number of domain errors (NaN entries; also the quadruples
+    with relu beside a smooth activation)."""
     if _all_equal(acts, n) and acts[0] <= LINEAR:
         return fourpoint.f4_tensor_lambda(C, n, n_lambda, acts[0], out, scratch)
     return _f4_entries(C, n, n_lambda, acts, quad, out, False)
@@ -1094,8 +1477,8 @@ def F4(
     order=DEFAULT_QUADRATURE_ORDER,
     force_quadrature=False,
 ):
-    """Tensor ``F4[a, b, c, d] = E[g_a g_b g_c g_d]`` (NaN for relu fields); parameters
-    as :func:`I2`."""
+    """Tensor ``F4[a, b, c, d] = E[g_a g_b g_c g_d]`` (NaN for relu beside a smooth
+    activation); parameters as :func:`I2`."""
     C, n, a, q = _prep(C, activation, teacher_activation, K, acts, order)
     out = np.empty((n, n, n, n))
     if force_quadrature:
