@@ -166,7 +166,9 @@ def _relu_i4_cases():
     zero[3], zero[:, 3] = 0.0, 0.0  # a field of zero variance
     A = np.array([[0.6, 0.5, 0.4], [0.3, -0.7, 0.2], [0.45, 0.45, 0.45]])
     span = np.block([[A @ A.T, A], [A.T, np.eye(3)]])  # student fields in the teacher span
-    cases = {f"random{n}-na{na}": (_cov(n, 10 + n, 1.5), na, n) for n, na in ((4, 2), (5, 5), (6, 3))}
+    cases = {
+        f"random{n}-na{na}": (_cov(n, 10 + n, 1.5), na, n) for n, na in ((4, 2), (5, 5), (6, 3))
+    }
     cases["random6-na6"] = (_cov(6, 20, 0.7), 6, 6)
     cases["perfect-student"] = (np.block([[Q, Q], [Q, Q]]), 3, 6)
     cases["perfect-student-anil"] = (np.block([[Q, Q], [Q, Q]]), 6, 6)
