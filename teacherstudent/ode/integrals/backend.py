@@ -134,6 +134,32 @@ def _rho(W, i, j):
     return min(1.0, max(-1.0, r))
 
 
+@njit(cache=True, inline="always")
+def _merge4(r01, r02, r03, r12, r13, r23):
+    """How four orthant variables are merged (or cut) when a pair is perfectly correlated
+    (the Price path of ``sign4`` needs a regular matrix): −1 the probability is 0 (a pair at
+    −1), 0 regular, 1 drop variable 0 (r01 or r02 at 1), 2 drop variable 1 (r12), 3 drop
+    variable 3 (r03, r13 or r23); in 1–3 variable 3 replaces the dropped one."""
+    if min(r01, r02, r03, r12, r13, r23) <= -_ONE:
+        return -1
+    if r01 >= _ONE or r02 >= _ONE:
+        return 1
+    if r12 >= _ONE:
+        return 2
+    if r03 >= _ONE or r13 >= _ONE or r23 >= _ONE:
+        return 3
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _p4(f, r01, r02, r03, r12, r13, r23, a01, a02, a03, a12, a13, a23):
+    """f·P(4 regular orthant variables) from their correlations and arcsines (the ``a``s):
+    16 P4 = 1 + (2/π) Σ arcsin ρ + E[s1 s2 s3 s4] (sign4). Returns (P, error)."""
+    s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
+    tot = 1.0 + _TWO_PI * (a01 + a02 + a03 + a12 + a13 + a23)
+    return f * (tot + s4) / 16.0, e
+
+
 @njit(cache=True)
 def _orth(W, mask, nv, eps):
     """P(v_j > 0 for the variables j in ``mask``); a variable of (numerically) zero
@@ -158,31 +184,20 @@ def _orth(W, mask, nv, eps):
     if cnt > 4:
         return math.nan, 1
     if cnt == 4:
-        # merge (or cut) perfectly correlated pairs: the Price path needs a regular matrix
         r01, r02, r03 = _rho(W, i0, i1), _rho(W, i0, i2), _rho(W, i0, i3)
         r12, r13, r23 = _rho(W, i1, i2), _rho(W, i1, i3), _rho(W, i2, i3)
-        if min(r01, r02, r03, r12, r13, r23) <= -_ONE:
+        m = _merge4(r01, r02, r03, r12, r13, r23)
+        if m < 0:
             return 0.0, 0
-        if r01 >= _ONE or r02 >= _ONE or r12 >= _ONE:
-            # drop i0 (r01, r02) or i1 (r12): the remaining three
-            if r01 >= _ONE or r02 >= _ONE:
-                i0 = i3
-            else:
-                i1 = i3
-            cnt = 3
-        elif r03 >= _ONE or r13 >= _ONE or r23 >= _ONE:
-            cnt = 3
-        else:
-            s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
-            tot = 1.0 + _TWO_PI * (
-                math.asin(r01)
-                + math.asin(r02)
-                + math.asin(r03)
-                + math.asin(r12)
-                + math.asin(r13)
-                + math.asin(r23)
-            )
-            return f * (tot + s4) / 16.0, e
+        if m == 0:
+            a01, a02, a03 = math.asin(r01), math.asin(r02), math.asin(r03)
+            a12, a13, a23 = math.asin(r12), math.asin(r13), math.asin(r23)
+            return _p4(f, r01, r02, r03, r12, r13, r23, a01, a02, a03, a12, a13, a23)
+        if m == 1:
+            i0 = i3
+        elif m == 2:
+            i1 = i3
+        cnt = 3
     if cnt == 3:
         return f * (
             0.125
@@ -854,22 +869,18 @@ def _relu_orth(vs, s, C, rho, asn, eps):
     if cnt == 4:
         r01, r02, r03 = rho[i0, i1], rho[i0, i2], rho[i0, i3]
         r12, r13, r23 = rho[i1, i2], rho[i1, i3], rho[i2, i3]
-        if min(r01, r02, r03, r12, r13, r23) <= -_ONE:
+        m = _merge4(r01, r02, r03, r12, r13, r23)
+        if m < 0:
             return 0.0, 0
-        if r01 >= _ONE or r02 >= _ONE or r12 >= _ONE:
-            if r01 >= _ONE or r02 >= _ONE:
-                i0 = i3
-            else:
-                i1 = i3
-            cnt = 3
-        elif r03 >= _ONE or r13 >= _ONE or r23 >= _ONE:
-            cnt = 3
-        else:
-            s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
-            tot = 1.0 + _TWO_PI * (
-                asn[i0, i1] + asn[i0, i2] + asn[i0, i3] + asn[i1, i2] + asn[i1, i3] + asn[i2, i3]
-            )
-            return f * (tot + s4) / 16.0, e
+        if m == 0:
+            a01, a02, a03 = asn[i0, i1], asn[i0, i2], asn[i0, i3]
+            a12, a13, a23 = asn[i1, i2], asn[i1, i3], asn[i2, i3]
+            return _p4(f, r01, r02, r03, r12, r13, r23, a01, a02, a03, a12, a13, a23)
+        if m == 1:
+            i0 = i3
+        elif m == 2:
+            i1 = i3
+        cnt = 3
     if cnt == 3:
         return f * (0.125 + (asn[i0, i1] + asn[i0, i2] + asn[i1, i2]) / (4.0 * math.pi)), 0
     if cnt == 2:
@@ -897,8 +908,7 @@ def _relu_p4(ss, C, rho, asn, eps):
     r12, r13, r23 = rho[i1, i2], rho[i1, i3], rho[i2, i3]
     if max(abs(r01), abs(r02), abs(r03), abs(r12), abs(r13), abs(r23)) >= _RELU_SHARED:
         return False, 0.0, 0
-    d3 = 1.0 + 2.0 * r01 * r02 * r12 - r01 * r01 - r02 * r02 - r12 * r12
-    if not d3 - fourpoint._multiple(r01, r02, r03, r12, r13, r23) > _RELU_DET4:
+    if not fourpoint.corr_det4(r01, r02, r03, r12, r13, r23) > _RELU_DET4:
         return False, 0.0, 0  # (nearly) singular: sign4's domain test depends on the order
     s4, e = fourpoint.sign4(r01, r02, r03, r12, r13, r23)
     if e:

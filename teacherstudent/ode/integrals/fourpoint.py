@@ -65,6 +65,11 @@ Kernels (numba, caller-owned outputs, no allocation):
 * :func:`f4_scratch_size` — floats of ``scratch`` for ``n`` fields (also jitted).
 * :func:`f4_nodes`, :func:`f4_path_r2` — a fixed rule, and the R² that picks the rule
   (convergence studies, tests).
+* :func:`corr_det4` — the determinant of a 4×4 correlation matrix (domain tests).
+
+relu (and relu mixed with erf and linear) has F4 too, from the orthant engine of
+:mod:`.backend` (Stein's lemma to orthant probabilities, :func:`sign4` for four
+variables); tanh, sigmoid, softplus and gelu by quadrature there.
 
 The table kernels return the number of quadruples outside the domain (``C + I`` not
 positive definite on the quadruple), whose entries are set to NaN.
@@ -98,6 +103,7 @@ __all__ = [
     "f4_scratch_size",
     "fill_permutations",
     "sign4",
+    "corr_det4",
     "f4_distinct_count",
     "F4",
     "F4_nodes",
@@ -153,6 +159,13 @@ def _multiple(r01, r02, r03, r12, r13, r23):
     a12 = r01 * r02 - r12
     return (a00 * r03 * r03 + a11 * r13 * r13 + a22 * r23 * r23
             + 2.0 * (a01 * r03 * r13 + a02 * r03 * r23 + a12 * r13 * r23))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def corr_det4(r01, r02, r03, r12, r13, r23):
+    """Determinant of the unit-diagonal symmetric 4×4 correlation matrix, ``det3 − R² det3``
+    (the same split :func:`sign4` uses to test its domain)."""
+    return _det3(r01, r02, r12) - _multiple(r01, r02, r03, r12, r13, r23)
 
 
 # asin(y) = y + y·z·P(z), z = y², on [0, 1/2]; P: degree-12 Chebyshev interpolant of
