@@ -3,7 +3,8 @@
 Declared in ``activations.toml`` beside this file. For every case ``[student, teacher]``:
 the default run of the ODEs (plateau height, escape α*, α(ε ≤ 0.01), final ε, final
 specialization S), and the simulation at N = 1000 against the ODE from the same measured
-initial overlaps in the FO-ANIL setting of the finite-size study at η_J = 1 (V = 1, α ≤ 25). Writes
+initial overlaps in the FO-ANIL setting of the finite-size study at η_J = 0.5 (V = 1, α ≤ 60;
+tanh and sigmoid at quadrature order 65, see the declaration). Writes
 ``sim-activations.png``/``.pdf`` and ``data/activations.json`` (the numbers of
 ``figures/README.md``).
 """
@@ -27,8 +28,18 @@ from teacherstudent.studies import figure_paths, read_study, settings, write_jso
 COLOURS = ["#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00"]
 
 
-def _label(student: str, teacher: str) -> str:
-    return student if student == teacher else f"{student} student, {teacher} teacher"
+def _case(entry) -> tuple[str, str, dict]:
+    """``[student, teacher]`` or ``[student, teacher, {key: value}]`` (overrides of both parts)."""
+    student, teacher, *rest = entry
+    return str(student), str(teacher), dict(rest[0]) if rest else {}
+
+
+def _label(student: str, teacher: str, over: dict | None = None) -> str:
+    name = student if student == teacher else f"{student} student, {teacher} teacher"
+    if over:
+        sym = {"algorithm.eta_w": "$\\eta_w$", "algorithm.eta_J": "$\\eta_J$"}
+        name += " (" + ", ".join(f"{sym.get(k, k)} = {v:g}" for k, v in over.items()) + ")"
+    return name
 
 
 def _numbers(alpha, eg, R, Q, T, activation, threshold) -> dict:
@@ -51,11 +62,11 @@ def run(out_dir: Path) -> list[Path]:
     spec = read_study(__file__)
     st = settings(spec)
     th = float(st["threshold"])
-    cases = [tuple(c) for c in st["cases"]]
+    cases = [_case(c) for c in st["cases"]]
     t0 = time.perf_counter()
     theory, sims = [], []
-    for student, teacher in cases:
-        acts = {"model.activation": student, "model.teacher_activation": teacher}
+    for student, teacher, over in cases:
+        acts = {"model.activation": student, "model.teacher_activation": teacher, **over}
         ds = integrate(load_config(copy.deepcopy(spec["ode"]), acts))
         num = _numbers(
             ds.alpha.values, ds.eg.values, ds.R.values, ds.Q.values, ds.T.values, student, th
@@ -91,22 +102,22 @@ def run(out_dir: Path) -> list[Path]:
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=(14.0, 3.9))
         ax = axes[0]
-        for i, ((s, t), (ds, _)) in enumerate(zip(cases, theory, strict=True)):
+        for i, ((s, t, o), (ds, _)) in enumerate(zip(cases, theory, strict=True)):
             m = ds.alpha.values > 0
             ax.loglog(
                 ds.alpha.values[m],
                 ds.eg.values[m],
                 color=COLOURS[i % 6],
                 ls="-" if s == t else "--",
-                label=_label(s, t),
+                label=_label(s, t, o),
             )
-        ax.axhline(th, color="0.5", lw=0.7, ls=":")
+        ax.axhline(th, color="0.5", lw=0.7, ls=":", label=f"$\\varepsilon = {th:g}$")
         ax.set_xlabel(ALPHA_LABEL)
         ax.set_ylabel(EG_LABEL)
         ax.set_title("(a) theory: default run (FO-ANIL, $V=\\infty$)", loc="left")
         ax.legend(frameon=False, fontsize=7, loc="lower left")
         ax = axes[1]
-        for i, ((s, t), (c, _, _, _)) in enumerate(zip(cases, sims, strict=True)):
+        for i, ((s, t, o), (c, _, _, _)) in enumerate(zip(cases, sims, strict=True)):
             a = c.alpha.values
             mean = c.eg_sim.mean("seed").values
             sem = c.eg_sim.std("seed").values / math.sqrt(c.sizes["seed"])
@@ -121,12 +132,12 @@ def run(out_dir: Path) -> list[Path]:
                 ms=2.5,
                 lw=0.6,
                 color=COLOURS[i % 6],
-                label=_label(s, t),
+                label=_label(s, t, o),
             )
         ax.set_xlabel(ALPHA_LABEL)
         ax.set_ylabel(EG_LABEL)
         ax.set_title(f"(b) simulation (dots, $N={st['N']}$) vs ODE (lines), $V=1$", loc="left")
-        ax.legend(frameon=False, fontsize=7, loc="upper right")
+        ax.legend(frameon=False, fontsize=7, loc="lower left")
         ax = axes[2]
         x = np.arange(len(cases))
         ax.bar(
@@ -152,14 +163,20 @@ def run(out_dir: Path) -> list[Path]:
         )
         ax.set_xticks(
             x,
-            [_label(s, t).replace(" student, ", "/\n").replace(" teacher", "") for s, t in cases],
+            [
+                _label(s, t, o)
+                .replace(" student, ", "/\n")
+                .replace(" teacher", "")
+                .replace(" (", "\n(")
+                for s, t, o in cases
+            ],
             fontsize=7,
         )
         ax.set_ylabel("final specialization $S$")
         ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(1.45, ax.get_ylim()[1]))
         ax.set_title("(c) final alignment", loc="left")
         ax.legend(frameon=False, fontsize=7, loc="upper right")
-        fig.suptitle("Activations: $K=M=3$, FO-ANIL, $\\eta_w=9$", y=1.02)
+        fig.suptitle("Activations: $K=M=3$, FO-ANIL, $\\eta_w=9$ unless noted", y=1.02)
         fig.tight_layout()
         savefig(fig, out_dir / f"{name}.png", pdf=True)
         plt.close(fig)
@@ -172,12 +189,13 @@ def run(out_dir: Path) -> list[Path]:
             {
                 "student": s,
                 "teacher": t,
+                "overrides": o,
                 "theory_default_run": num,
                 "sim_V1": sim_num,
                 "ode_V1": ode_num,
                 "max_abs_deg_V1": dev,
             }
-            for (s, t), (_, num), (_, sim_num, ode_num, dev) in zip(
+            for (s, t, o), (_, num), (_, sim_num, ode_num, dev) in zip(
                 cases, theory, sims, strict=True
             )
         ],

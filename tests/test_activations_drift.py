@@ -447,3 +447,42 @@ def test_config_activations_match_the_backend():
     assert config_module.DEFAULT_QUADRATURE_ORDER == integrals.DEFAULT_QUADRATURE_ORDER
     cfg = load_config(None, {"model.activation": "relu"})
     assert cfg["model"]["teacher_activation"] == "relu"  # the default: the student's
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "erf"])
+def test_head_drift_is_linear_and_unstable_above_the_adaptation_edge(activation):
+    """FO-ANIL at P = V = ∞ with task heads of mean 0: the head's drift is exactly linear in
+    w, dw/dα = −η_0 s_K² Φ (I − η_w s_K² Φ) w with Φ = I2 of the students (the inner step
+    w' = (I − η_w s_K² Φ) w + terms linear in u, which average out). So w = 0 is unstable
+    along an eigenvector of Φ exactly when η_w s_K² λ > 1: sigmoid's uniform mode (λ ≈ K/4,
+    its mean 1/2) at η_w = 9, not at η_w = 3 (simulations/activations.toml)."""
+    from teacherstudent.ode.integrals import backend
+
+    K = 3
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(K, K))
+    Q = 0.5 * np.eye(K) + 0.05 * (A + A.T)
+    R = 0.05 * rng.normal(size=(K, K))
+    w = rng.normal(size=K)
+    Phi = backend.I2(Q, activation)
+    lam, vec = np.linalg.eigh(Phi)
+    for eta_w in (3.0, 9.0):
+        cfg = load_config(
+            None,
+            {
+                "model.activation": activation,
+                "algorithm.name": "fo-anil",
+                "algorithm.eta_w": eta_w,
+                "algorithm.eta_0": 0.7,
+            },
+        )
+        vf = drift.VectorField.from_config(cfg)
+        c = eta_w * vf.problem.s_K**2
+        ref = -0.7 * vf.problem.s_K**2 * Phi @ (np.eye(K) - c * Phi) @ w
+        np.testing.assert_allclose(vf(Q, R, w)["w"], ref, rtol=1e-10, atol=1e-13)
+        # growth rate of the top mode: positive exactly when c λ_max > 1
+        top = vec[:, -1]
+        rate = top @ vf(Q, R, top)["w"]
+        assert (rate > 0) == (c * lam[-1] > 1.0), (eta_w, c * lam[-1], rate)
+    if activation == "sigmoid":  # the study's choice: unstable at 9, stable at 3
+        assert 9.0 * vf.problem.s_K**2 * lam[-1] > 1.0 > 3.0 * vf.problem.s_K**2 * lam[-1]

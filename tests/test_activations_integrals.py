@@ -497,3 +497,28 @@ def test_f4_erf_quadrature_equals_price_path():
     C = _cov(3, 15)
     # 4-D rule at z-step 4h = 0.5 (cost): 8e-8 measured
     np.testing.assert_allclose(B.F4(C, "erf", force_quadrature=True), FP.F4(C), atol=2e-7)
+
+
+def _i4_f4_against_finer_rule(act, scale, tol=5e-10):
+    C = _cov(4, 21, scale)
+    acts = [act] * 4
+    for fn in (B.I4, B.F4):
+        np.testing.assert_allclose(
+            fn(C, acts=acts), fn(C, acts=acts, order=257), rtol=0, atol=tol, err_msg=fn.__name__
+        )
+
+
+@pytest.mark.parametrize(
+    "act, scale",
+    [("tanh", 0.5), ("sigmoid", 0.5), ("sigmoid", 2.0), ("softplus", 0.5), ("gelu", 0.5)],
+)
+def test_i4_f4_smooth_default_order_against_order_257(act, scale):
+    """The 4-D integrals (four distinct fields) at the default order against the 257-node
+    rule: the default is accurate to a few 1e-10 (theory/activations.md §2)."""
+    _i4_f4_against_finer_rule(act, scale)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act", ["tanh", "softplus", "gelu"])
+def test_i4_f4_smooth_default_order_against_order_257_large_variance(act):
+    _i4_f4_against_finer_rule(act, 2.0)
