@@ -158,7 +158,8 @@ def test_non_odd_activations_match_signed_overlaps():
 @pytest.mark.slow
 # relu at K = M = 3 and V = 1 (at K = M = 2 single seeds of N = 1000 still diverge at V = 1);
 # tanh at K = M = 2 and V = 1: one 4-D quadrature set in the ODE's I4 (at K = M = 3 it takes
-# 2-3 s per drift evaluation), ~6 min for both N on 2 cores, most of it the simulation
+# seconds per drift evaluation); ~14 min on a loaded 2-core machine, about half the
+# simulation at N = 4000 and half the two ODE runs
 @pytest.mark.parametrize("activation, K, V", [("relu", 3, 1), ("tanh", 2, 1)])
 def test_simulation_approaches_the_ode_like_inverse_sqrt_n(activation, K, V):
     """fo-anil at η_J = 0.5, K = M: max_α |⟨ε_sim⟩ − ε_ode| at N = 1000 and 4000. The
