@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -76,12 +76,14 @@ from .integrals import (
     DEFAULT_QUADRATURE_ORDER,
     ERF,
     activation_code,
+    all_closed_form,
     f4_tensor_lambda_acts,
     has_f4,
     i2_dcov,
     i2_diag_dcov,
     i2_matrix_acts,
     i3_tensor_acts,
+    i4_block,
     i4_tensor_acts,
     j2_matrix_acts,
     quadrature_rule,
@@ -137,7 +139,7 @@ def make_workspace(pi, pf):
         np.empty((F, F)),  # S
         np.empty((K, L, F)),  # I3t
         np.empty((K, K)),  # G[k, l] = Σ_i M2_ki I3(k, l, i)
-        np.empty((K, K, F, F)),  # X
+        np.empty((1, 1, 1, 1) if _blockwise(K, F, acts) else (K, K, F, F)),  # X (I4 table)
         np.empty(3 * F),  # scratch of i4_tensor
         np.empty((K, K)),  # J2m
         np.empty(F),  # Xm
@@ -1064,6 +1066,75 @@ def _call_finite_p_rhs(typingctx, y, pi, pf, T, ubar, Su, dy, buf):
 
 
 # --------------------------------------------------------------------------- kernels
+# The η_J²/V term at large K: pairs (k, l) of blocks I4(k, l, ·, ·) spread over the cores.
+# Each pair's value is one sequential computation, so the result does not depend on the
+# number of threads (bit for bit; tests/test_parallel_drift.py).
+_BLOCK_K = 12  # from this K on (all fields erf/linear), blockwise; below, the fused table
+
+
+@njit(cache=True)
+def _blockwise(K, F, acts):
+    """Whether the η_J²/V term goes block by block (:func:`_eta2_blocks`)."""
+    return K >= _BLOCK_K and all_closed_form(acts, F)
+
+
+@njit(cache=True)
+def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
+    """``Σ_ij M4_klij Xb_ij`` for the block ``Xb = I4(k, l, ·, ·)`` (symmetric): the Isserlis
+    contraction ``(m_k m_l + S_kl)(mᵀXm + tr SX) + 2 m_k (SXm)_l + 2 m_l (SXm)_k +
+    2 (SXS)_kl`` with ``m = c̄``, in O(F²); ``Xm``, ``XSl`` are scratch of F floats."""
+    mXm = 0.0
+    for i in range(F):
+        acc = 0.0
+        for j in range(F):
+            acc += Xb[i, j] * cbar[j]
+        Xm[i] = acc
+        mXm += cbar[i] * acc
+    m2kl = cbar[k] * cbar[l] + S[k, l]
+    v = m2kl * mXm
+    if has_S:
+        trSX = 0.0
+        SXm_k = 0.0
+        SXm_l = 0.0
+        for i in range(F):
+            acc = 0.0
+            for j in range(F):
+                acc += Xb[i, j] * S[j, l]
+                trSX += S[i, j] * Xb[j, i]
+            XSl[i] = acc
+            SXm_k += S[k, i] * Xm[i]
+            SXm_l += S[l, i] * Xm[i]
+        SXS = 0.0
+        for i in range(F):
+            SXS += S[k, i] * XSl[i]
+        v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
+    return v
+
+
+@njit(cache=True, parallel=True)
+def _eta2_blocks(C, K, F, act, cbar, S, has_S, out):
+    """``out[k, l] = Σ_ij M4_klij I4(k,l,i,j)`` for ``k ≤ l`` (closed-form activation
+    ``act``), one block of :func:`~.integrals.closed_form.i4_block` per pair, the pairs in
+    parallel; returns the number of domain errors."""
+    npair = K * (K + 1) // 2
+    pk = np.empty(npair, np.int64)
+    pl = np.empty(npair, np.int64)
+    p = 0
+    for k in range(K):
+        for l in range(k, K):
+            pk[p] = k
+            pl[p] = l
+            p += 1
+    errs = np.zeros(npair, np.int64)
+    for q in prange(npair):
+        k, l = pk[q], pl[q]
+        Xb = np.empty((F, F))
+        scr = np.empty(3 * F)
+        errs[q] = i4_block(C, k, l, F, act, Xb, scr)
+        out[k, l] = _isserlis(Xb, cbar, S, has_S, k, l, F, scr[:F], scr[F : 2 * F])
+    return errs.sum()
+
+
 @njit(cache=True)
 def rhs(y, pi, pf, T, ubar, Su, dy, ws):
     """Write ``dy/dα`` into ``dy``; return the number of integral domain errors.
@@ -1136,7 +1207,6 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
 
     # η_J²/V term: fourth moments of the readout coefficients (Isserlis, non-zero mean)
     if pi[P_FINITE_V] == 1 and eta_J > 0.0:
-        bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
         bad += j2_matrix_acts(C, K, acts, quad, J2m)
         c2 = eta_J * eta_J * pf[P_INV_V]
         noise2 = pf[P_NOISE] * pf[P_NOISE]
@@ -1145,35 +1215,18 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
             for j in range(F):
                 if S[i, j] != 0.0:
                     has_S = True
+        # Σ_ij M4_klij I4(k,l,i,j) into G (its first-order use is done): at large K block
+        # by block on both cores, without the K²F² table; otherwise from the table
+        if _blockwise(K, F, acts):
+            bad += _eta2_blocks(C, K, F, acts[0], cbar, S, has_S, G)
+        else:
+            bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
+            for k in range(K):
+                for l in range(k, K):
+                    G[k, l] = _isserlis(X[k, l], cbar, S, has_S, k, l, F, Xm, XSl)
         for k in range(K):
             for l in range(k, K):
-                # Σ_ij M4_klij X_ij with X = I4(k, l, ·, ·), all contractions O(F²)
-                mXm = 0.0
-                for i in range(F):
-                    acc = 0.0
-                    for j in range(F):
-                        acc += X[k, l, i, j] * cbar[j]
-                    Xm[i] = acc
-                    mXm += cbar[i] * acc
-                m2kl = cbar[k] * cbar[l] + S[k, l]
-                v = m2kl * mXm
-                if has_S:
-                    trSX = 0.0
-                    SXm_k = 0.0
-                    SXm_l = 0.0
-                    for i in range(F):
-                        acc = 0.0
-                        for j in range(F):
-                            acc += X[k, l, i, j] * S[j, l]
-                            trSX += S[i, j] * X[k, l, j, i]
-                        XSl[i] = acc
-                        SXm_k += S[k, i] * Xm[i]
-                        SXm_l += S[l, i] * Xm[i]
-                    SXS = 0.0
-                    for i in range(F):
-                        SXS += S[k, i] * XSl[i]
-                    v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
-                v += noise2 * m2kl * J2m[k, l]
+                v = G[k, l] + noise2 * (cbar[k] * cbar[l] + S[k, l]) * J2m[k, l]
                 dy[k * K + l] += c2 * v
                 if l != k:
                     dy[l * K + k] += c2 * v

@@ -47,6 +47,7 @@ __all__ = [
     "activation_code",
     "has_f4",
     "quadrature_rule",
+    "all_closed_form",
     "i2_matrix_acts",
     "i3_tensor_acts",
     "i4_tensor_acts",
@@ -1257,6 +1258,13 @@ def _f4_entries(C, n, n_lambda, acts, quad, out, force_quad):
                     bad += e
                     fourpoint.fill_permutations(out, a, b, c, d, v)
     return bad
+
+
+@njit(cache=True)
+def all_closed_form(acts, n):
+    """Whether the first ``n`` fields all carry one closed-form activation (erf or linear):
+    then the closed-form kernels of :mod:`.closed_form` apply, e.g. one I4 block at a time."""
+    return _all_equal(acts, n) and acts[0] <= LINEAR
 
 
 @njit(cache=True)

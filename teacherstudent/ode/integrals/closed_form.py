@@ -45,7 +45,7 @@ from .. import kernel_cache
 # versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
 kernel_cache.drop_stale()
 
-__all__ = ["ERF", "LINEAR", "activation_code", "I2", "I3", "I4", "J2"]
+__all__ = ["ERF", "LINEAR", "activation_code", "i4_block", "I2", "I3", "I4", "J2"]
 
 ERF = 0
 LINEAR = 1
@@ -112,56 +112,68 @@ def i3_tensor(C, na, nb, nc, act, out):
 
 
 @njit(cache=True)
-def i4_tensor(C, na, nc, act, out, scratch):
-    """``out[a, b, c, d] = I4(a, b, c, d)`` for ``a, b < na`` and ``c, d < nc``.
+def i4_block(C, a, b, nc, act, out, scratch):
+    """``out[c, d] = I4(a, b, c, d)`` for ``c, d < nc``: the ``(a, b)`` block of the I4
+    tensor (symmetric in ``(c, d)``; each distinct value computed once).
 
-    Each of the ``na(na+1)/2 · nc(nc+1)/2`` distinct values is computed once; the shared
-    sub-expressions (``Λ4`` per ``(a,b)``, ``x_c`` and ``Λ1`` per ``(a,b,c)``) are hoisted.
-    ``scratch`` holds at least ``3·nc`` floats. Returns the number of domain errors.
+    ``Λ4`` is computed once per block, ``x_c`` and ``Λ1`` once per ``c``. ``scratch`` holds
+    at least ``3·nc`` floats. Returns the number of domain errors. The η_J²/V term of the
+    drift contracts one block at a time (:func:`i4_tensor` is the blocks side by side).
     """
     if act == LINEAR:
-        for a in range(na):
-            for b in range(na):
-                for c in range(nc):
-                    for d in range(nc):
-                        out[a, b, c, d] = C[c, d]
+        for c in range(nc):
+            for d in range(nc):
+                out[c, d] = C[c, d]
         return 0
     bad = 0
     xa = scratch[:nc]
     xb = scratch[nc : 2 * nc]
     rs = scratch[2 * nc : 3 * nc]  # Λ1(c)^{-1/2}: the arcsin argument is Λ0(c,d)·rs[c]·rs[d]
+    daa = 1.0 + C[a, a]
+    dbb = 1.0 + C[b, b]
+    cab = C[a, b]
+    lam4 = daa * dbb - cab * cab
+    if lam4 <= 0.0:
+        bad += 1
+        lam4 = 1e-300
+    pref = _FOUR_PI2 / math.sqrt(lam4)
+    for c in range(nc):
+        xa[c] = C[a, c]
+        xb[c] = C[b, c]
+        form = xa[c] * xa[c] * dbb - 2.0 * xa[c] * xb[c] * cab + xb[c] * xb[c] * daa
+        lam1 = lam4 * (1.0 + C[c, c]) - form
+        if lam1 <= 0.0:
+            bad += 1
+            lam1 = 1e-300
+        rs[c] = 1.0 / math.sqrt(lam1)
+    for c in range(nc):
+        # P x_c, reused for every d
+        pa = dbb * xa[c] - cab * xb[c]
+        pb = daa * xb[c] - cab * xa[c]
+        for d in range(c, nc):
+            lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
+            v, e = _asin(lam0 * rs[c] * rs[d])
+            bad += e
+            v *= pref
+            out[c, d] = v
+            out[d, c] = v
+    return bad
+
+
+@njit(cache=True)
+def i4_tensor(C, na, nc, act, out, scratch):
+    """``out[a, b, c, d] = I4(a, b, c, d)`` for ``a, b < na`` and ``c, d < nc``: the blocks
+    of :func:`i4_block` for ``a ≤ b`` (the ``(b, a)`` block is a copy). ``scratch`` holds at
+    least ``3·nc`` floats. Returns the number of domain errors.
+    """
+    bad = 0
     for a in range(na):
-        daa = 1.0 + C[a, a]
         for b in range(a, na):
-            dbb = 1.0 + C[b, b]
-            cab = C[a, b]
-            lam4 = daa * dbb - cab * cab
-            if lam4 <= 0.0:
-                bad += 1
-                lam4 = 1e-300
-            pref = _FOUR_PI2 / math.sqrt(lam4)
-            for c in range(nc):
-                xa[c] = C[a, c]
-                xb[c] = C[b, c]
-                form = xa[c] * xa[c] * dbb - 2.0 * xa[c] * xb[c] * cab + xb[c] * xb[c] * daa
-                lam1 = lam4 * (1.0 + C[c, c]) - form
-                if lam1 <= 0.0:
-                    bad += 1
-                    lam1 = 1e-300
-                rs[c] = 1.0 / math.sqrt(lam1)
-            for c in range(nc):
-                # P x_c, reused for every d
-                pa = dbb * xa[c] - cab * xb[c]
-                pb = daa * xb[c] - cab * xa[c]
-                for d in range(c, nc):
-                    lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
-                    s, e = _asin(lam0 * rs[c] * rs[d])
-                    bad += e
-                    v = pref * s
-                    out[a, b, c, d] = v
-                    out[a, b, d, c] = v
-                    out[b, a, c, d] = v
-                    out[b, a, d, c] = v
+            bad += i4_block(C, a, b, nc, act, out[a, b], scratch)
+            if b != a:
+                for c in range(nc):
+                    for d in range(nc):
+                        out[b, a, c, d] = out[a, b, c, d]
     return bad
 
 

@@ -1,0 +1,117 @@
+r"""The η_J²/V term at large K: block by block over (k, l), the pairs spread over the cores.
+
+From K = 12 on (all fields erf or linear) the drift no longer stores the K²F² table of I4:
+each pair (k, l) computes its block ``I4(k, l, ·, ·)`` and contracts it at once with the
+Isserlis fourth moments of the readout coefficients (theory/equations.md §3).  Checked here:
+
+- a block equals the slice of the full tensor (whose entries are checked against quadrature
+  in test_integrals.py);
+- the contraction equals the ten-term Isserlis sum written out with ``einsum`` over the
+  full tensor (an independent reference, not the O(F²) factorisation of the kernel);
+- the drift's η²/V term at K = 12 agrees with the Monte Carlo of the one-task update;
+- the drift is bit-for-bit the same for one thread and for all threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from random_states import random_fields_and_heads
+from test_drift_montecarlo import N_SIGMA, _zscore, config, monte_carlo
+
+drift = pytest.importorskip("teacherstudent.ode.drift")
+numba = pytest.importorskip("numba")
+from teacherstudent.ode.integrals import ERF, I4, LINEAR, i4_block  # noqa: E402
+
+
+def _state(seed: int, K: int, M: int, activation: str = "erf") -> dict:
+    rng = np.random.default_rng(seed)
+    C, Su = random_fields_and_heads(rng, K, M)
+    return dict(
+        K=K, M=M, Q=C[:K, :K].copy(), R=C[:K, K:].copy(), T=C[K:, K:].copy(),
+        w=0.8 * rng.standard_normal(K), ubar=0.7 * rng.standard_normal(M), Su=Su,
+        gamma=0.8, s=2, readout="sqrt", activation=activation, noise=0.3,
+        eta_J=2.5, eta_w=1.0, eta_0=0.5,
+    )
+
+
+@pytest.mark.parametrize("act", [ERF, LINEAR])
+def test_block_is_a_slice_of_the_tensor(act):
+    rng = np.random.default_rng(1)
+    C, _ = random_fields_and_heads(rng, 5, 3)
+    full = I4(C, "erf" if act == ERF else "linear")
+    n = C.shape[0]
+    out, scratch = np.empty((n, n)), np.empty(3 * n)
+    for a in range(n):
+        for b in range(n):
+            assert i4_block(C, a, b, n, act, out, scratch) == 0
+            if a <= b:  # the tensor computes these blocks and copies (b, a) from (a, b)
+                np.testing.assert_array_equal(out, full[a, b])
+            else:  # (b, a) computed directly: the same up to rounding
+                np.testing.assert_allclose(out, full[a, b], rtol=1e-14, atol=1e-16)
+
+
+def _isserlis_reference(X, m, S):
+    """``Σ_ij E[c_k c_l c_i c_j] X_klij`` for ``c ~ N(m, S)``: all ten Isserlis terms."""
+    M4 = (
+        np.einsum("k,l,i,j->klij", m, m, m, m)
+        + np.einsum("k,l,ij->klij", m, m, S) + np.einsum("i,j,kl->klij", m, m, S)
+        + np.einsum("k,i,lj->klij", m, m, S) + np.einsum("k,j,li->klij", m, m, S)
+        + np.einsum("l,i,kj->klij", m, m, S) + np.einsum("l,j,ki->klij", m, m, S)
+        + np.einsum("kl,ij->klij", S, S) + np.einsum("ki,lj->klij", S, S)
+        + np.einsum("kj,li->klij", S, S)
+    )
+    F = m.size
+    K = X.shape[0]
+    return np.einsum("klij,klij->kl", M4[:K, :K, :F, :F], X)
+
+
+@pytest.mark.parametrize("with_S", [True, False])
+def test_block_contraction_matches_isserlis(with_S):
+    K, M = 12, 3
+    rng = np.random.default_rng(7)
+    C, _ = random_fields_and_heads(rng, K, M)
+    F = K + M
+    m = rng.standard_normal(F)
+    B = rng.standard_normal((F, 4))
+    S = B @ B.T / 4 if with_S else np.zeros((F, F))
+    X = I4(C)[:K, :K]
+    ref = _isserlis_reference(X, m, S)
+    out = np.full((K, K), np.nan)
+    assert drift._eta2_blocks(C, K, F, ERF, m, S, with_S, out) == 0
+    iu = np.triu_indices(K)  # the kernel fills k ≤ l (the term is symmetric)
+    np.testing.assert_allclose(out[iu], ref[iu], rtol=1e-11, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("algorithm", ["fo-anil", "arm"])
+def test_blockwise_eta2_term_matches_monte_carlo(algorithm):
+    """At K = 12 (the blockwise path): drift(V = 1) − drift(∞) against the Monte Carlo of the
+    η_J² part of N·ΔQ, within 5 SE; the term is resolved (many SE from zero)."""
+    assert drift._BLOCK_K <= 12
+    st = _state(3, 12, 3)
+    args = (st["Q"], st["R"], st["w"])
+    inf = drift.VectorField.from_config(config(st, algorithm, "inf"))(*args)
+    fin = drift.VectorField.from_config(config(st, algorithm, 1))(*args)
+    mc = monte_carlo(st, algorithm, 1, 40_000, np.random.default_rng(11))
+    zs = _zscore(*mc["Q2"], fin["Q"] - inf["Q"])
+    assert np.max(zs) < N_SIGMA, np.max(zs)
+    assert np.max(np.abs(mc["Q2"][0]) / mc["Q2"][1]) > 10 * N_SIGMA
+
+
+@pytest.mark.parametrize("K", [12, 17])
+def test_thread_count_does_not_change_the_drift(K):
+    n = numba.config.NUMBA_NUM_THREADS
+    if n < 2:
+        pytest.skip("one thread only")
+    vf = drift.VectorField.from_config(config(_state(K, K, 4), "fo-anil", 1))
+    y = vf.y0
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = vf.rhs(y)
+        numba.set_num_threads(n)
+        many = vf.rhs(y)
+    finally:
+        numba.set_num_threads(before)
+    assert np.all(np.isfinite(one))
+    np.testing.assert_array_equal(one, many)
