@@ -579,9 +579,12 @@ def _warm() -> None:
 def _pool(n_jobs: int, workers: int):
     if workers <= 1 or n_jobs < 4:
         return None
-    # fork inherits the loaded numba kernels; but once the simulation's parallel (OpenMP)
-    # kernels have run in this process, forking is unsafe, so start fresh workers then.
-    method = "forkserver" if "teacherstudent.simulation.fastcpu" in sys.modules else "fork"
+    # fork inherits the loaded numba kernels; but once the simulation's or the large-K
+    # drift's parallel (OpenMP) kernels may have run here, forking is unsafe: fresh workers.
+    from .ode import drift
+
+    parallel = "teacherstudent.simulation.fastcpu" in sys.modules or drift.parallel_drift_built
+    method = "forkserver" if parallel else "fork"
     try:
         ctx = mp.get_context(method)
     except ValueError:  # not available on this platform

@@ -9,10 +9,15 @@ Isserlis fourth moments of the readout coefficients (theory/equations.md §3).  
 - the contraction equals the ten-term Isserlis sum written out with ``einsum`` over the
   full tensor (an independent reference, not the O(F²) factorisation of the kernel);
 - the drift's η²/V term at K = 12 agrees with the Monte Carlo of the one-task update;
-- the drift is bit-for-bit the same for one thread and for all threads.
+- the drift is bit-for-bit the same for one thread and for all threads;
+- a fresh process loads the kernel (which links the parallel code) from numba's cache.
 """
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +120,41 @@ def test_thread_count_does_not_change_the_drift(K):
         numba.set_num_threads(before)
     assert np.all(np.isfinite(one))
     np.testing.assert_array_equal(one, many)
+
+
+def test_a_fresh_process_loads_the_cached_kernel():
+    """The rhs links a parallel kernel; a fresh process loads it from numba's cache (filled
+    here) and gets the same drift at K = 3 (table path) and K = 12 (blockwise path)."""
+    cases = [(3, "fo-anil"), (12, "arm")]
+    here = []
+    for K, alg in cases:
+        vf = drift.VectorField.from_config(config(_state(K, K, 2), alg, 1))
+        here.append(vf.rhs(vf.y0))
+    code = (
+        "import sys, numpy as np\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_parallel_drift import _state, config, drift\n"
+        f"for K, alg in {cases!r}:\n"
+        "    vf = drift.VectorField.from_config(config(_state(K, K, 2), alg, 1))\n"
+        "    sys.stdout.write(vf.rhs(vf.y0).tobytes().hex() + '\\n')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = [np.frombuffer(bytes.fromhex(line), float) for line in out.stdout.split()]
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_process_pools_do_not_fork_after_a_parallel_drift():
+    """OpenMP is not fork-safe: once a drift that may run the parallel kernel was built, the
+    study pools start fresh workers (forkserver) instead of forking this process."""
+    from teacherstudent import studies
+
+    drift.VectorField.from_config(config(_state(12, 12, 2), "fo-anil", 1))
+    assert drift.parallel_drift_built
+    pool = studies._pool(8, 2)
+    try:
+        assert pool._mp_context.get_start_method() == "forkserver"
+    finally:
+        pool.shutdown()

@@ -66,6 +66,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numba.core import cgutils
@@ -90,6 +91,14 @@ from .integrals import (
 )
 
 __all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
+
+# rhs links the parallel kernel _eta2_blocks. A cached caller of a parallel kernel can only be
+# loaded once numba's threading layer runs (otherwise the load segfaults, numba issue 8578);
+# get_num_threads() starts it (tens of ms, once per process, before any kernel is loaded).
+numba.get_num_threads()
+# Whether this process has built a drift that may run the parallel kernel (OpenMP): forking
+# after such a run is unsafe, so process pools then start fresh workers (studies._pool).
+parallel_drift_built = False
 
 ARM, FO_ANIL, ANIL = 0, 1, 2
 ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "fo-maml": FO_ANIL}
@@ -1507,6 +1516,9 @@ class VectorField:
             dtype=np.float64,
         )
         pf = np.concatenate([pf, quadrature_rule(order).ravel()])
+        if V != math.inf and K >= _BLOCK_K:
+            global parallel_drift_built
+            parallel_drift_built = True
         return cls(problem=prob, algorithm=alg["name"], pi=pi, pf=pf)
 
     # ---- packing -------------------------------------------------------------------
