@@ -121,6 +121,31 @@ class Table:
             out.update(zip(dims, np.shape(values), strict=True))
         return out
 
+    def isel(self, indexers: dict[str, Any]) -> Table:
+        """The table at integer positions along some dimensions, as ``xarray.Dataset.isel``
+        (``indexers`` maps a dimension to an index array; the attributes are shared).
+
+        Parameters
+        ----------
+        indexers : dict
+            Dimension name → integer index array.
+
+        Returns
+        -------
+        Table
+            The selected table.
+        """
+
+        def pick(var: Variable) -> Variable:
+            dims, values, attrs = var
+            for axis, dim in enumerate(dims):
+                if dim in indexers:
+                    values = np.take(values, np.asarray(indexers[dim]), axis=axis)
+            return dims, values, attrs
+
+        return Table({k: pick(v) for k, v in self.data_vars.items()},
+                     {k: pick(v) for k, v in self.coords.items()}, self.attrs)
+
     def to_xarray(self) -> xr.Dataset:
         """The :class:`xarray.Dataset` (the attributes are copied)."""
         import xarray as xr

@@ -128,3 +128,28 @@ def test_ode_command_path_does_not_import_xarray():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_table_isel_is_xarrays_isel():
+    from teacherstudent.ode import integrate_table
+
+    t = integrate_table(None, **{"run.alpha_max": 5.0, "run.n_save": 20})
+    idx = np.array([0, 3, 4, 19])
+    xr.testing.assert_identical(t.isel({"alpha": idx}).to_xarray(),
+                                t.to_xarray().isel({"alpha": idx}))
+    sub = t.isel({"k": [1]})
+    assert sub["Q"].shape == (20, 1, 3) and sub["R"].shape == (20, 1, 3)
+
+
+def test_ode_command_figure_does_not_import_xarray():
+    """The default figure of `teacherstudent ode` is drawn from the plain arrays."""
+    code = (
+        "import sys, tempfile, pathlib\n"
+        "from teacherstudent.cli import main\n"
+        "out = pathlib.Path(tempfile.mkdtemp()) / 'r.nc'\n"
+        "assert main(['ode', '-o', str(out), '-q', '--set', 'run.alpha_max=5']) == 0\n"
+        "assert out.with_suffix('.png').stat().st_size > 10_000\n"
+        "print(sorted(m for m in ('xarray', 'pandas', 'dask') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"

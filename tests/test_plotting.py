@@ -301,3 +301,19 @@ def test_png_from_one_render_is_savefigs_tight_png(tmp_path, title_y):
     assert best < 8  # of 255: antialiasing at a sub-pixel shift, the same picture
     blank = np.abs(a - 255).mean()  # negative control: the comparison sees the content
     assert blank > 4 * best + 1
+
+
+def test_ode_figure_of_the_plain_arrays_is_that_of_the_dataset():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from teacherstudent.ode import integrate_table
+
+    t = integrate_table(None, **{"run.alpha_max": 60.0, "run.n_save": 80})
+    pixels = []
+    for ds in (t, t.to_xarray()):
+        fig = plotting.plot_ode(ds)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        pixels.append(np.asarray(canvas.buffer_rgba()).copy())
+        plt.close(fig)
+    np.testing.assert_array_equal(pixels[0], pixels[1])

@@ -173,9 +173,9 @@ def specialization_along(ds: Any) -> np.ndarray:
     """S(α) of a dataset (assignment recomputed at every saved α; the student's activation
     from ``attrs["model.activation"]``)."""
     act = dataset_activation(ds)
-    R = np.asarray(ds["R"].values)
-    Q = np.asarray(ds["Q"].values) if "Q" in ds else None
-    T = np.asarray(ds["T"].values) if "T" in ds else None
+    R = np.asarray(ds["R"])
+    Q = np.asarray(ds["Q"]) if "Q" in ds else None
+    T = np.asarray(ds["T"]) if "T" in ds else None
     out = np.full(R.shape[0], np.nan)
     for i in range(R.shape[0]):
         if np.all(np.isfinite(R[i])) and (Q is None or np.all(np.isfinite(Q[i]))):

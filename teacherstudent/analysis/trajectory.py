@@ -202,4 +202,4 @@ def threshold_time(ds: Any, threshold: float, alpha_final: float | None = None) 
             return math.nan if (alpha_final is not None and event > alpha_final) else event
         if int(attrs.get("status", 0)) == 0:
             return math.nan  # the event search covered the whole run: never reached
-    return crossing_time(ds["alpha"].values, ds["eg"].values, threshold, alpha_final)
+    return crossing_time(np.asarray(ds["alpha"]), np.asarray(ds["eg"]), threshold, alpha_final)

@@ -157,8 +157,8 @@ def main(args: argparse.Namespace) -> int:
         if fig_path is not None:
             from ..plotting import plot_ode, plt
 
-            dataset = ds.to_xarray() if previous is None else ds
-            fig_path = write_figure(lambda p: plt.close(plot_ode(dataset, p)), fig_path)
+            # the figure draws the plain arrays too: no xarray (nor pandas, dask) to import
+            fig_path = write_figure(lambda p: plt.close(plot_ode(ds, p)), fig_path)
         if not args.quiet:
             _summary(ds.attrs, np.asarray(ds["eg"]), out, fig_path)
     except KeyboardInterrupt:

@@ -1087,11 +1087,14 @@ def _blockwise(K, F, acts):
     return K >= _BLOCK_K and all_closed_form(acts, F)
 
 
-@njit(cache=True)
+# The sums of _isserlis may be reassociated (vectorised): a fixed order of the compiled code,
+# so the result is still the same on every call and for any number of threads.
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
     """``Σ_ij M4_klij Xb_ij`` for the block ``Xb = I4(k, l, ·, ·)`` (symmetric): the Isserlis
     contraction ``(m_k m_l + S_kl)(mᵀXm + tr SX) + 2 m_k (SXm)_l + 2 m_l (SXm)_k +
-    2 (SXS)_kl`` with ``m = c̄``, in O(F²); ``Xm``, ``XSl`` are scratch of F floats."""
+    2 (SXS)_kl`` with ``m = c̄`` (``S`` symmetric), in O(F²); ``Xm``, ``XSl`` are scratch of
+    F floats."""
     mXm = 0.0
     for i in range(F):
         acc = 0.0
@@ -1107,9 +1110,9 @@ def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
         SXm_l = 0.0
         for i in range(F):
             acc = 0.0
-            for j in range(F):
-                acc += Xb[i, j] * S[j, l]
-                trSX += S[i, j] * Xb[j, i]
+            for j in range(F):  # rows only: X and S are symmetric
+                acc += Xb[i, j] * S[l, j]
+                trSX += S[i, j] * Xb[i, j]
             XSl[i] = acc
             SXm_k += S[k, i] * Xm[i]
             SXm_l += S[l, i] * Xm[i]

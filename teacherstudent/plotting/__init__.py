@@ -19,9 +19,8 @@ dataset (:func:`detect_kind`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
 from matplotlib.figure import Figure
 
 from . import style
@@ -31,6 +30,9 @@ from .ode import heatmap_row, plot_error, plot_heatmaps, plot_ode, plot_overlaps
 from .style import *  # noqa: F403 - the package exports the shared style as it is
 from .style import shared_doc
 from .sweep import plot_grid_summary, plot_phase, plot_sweep, swept_keys
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     *style.__all__,

@@ -16,9 +16,9 @@ the symmetry its own way.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -43,6 +43,9 @@ from .style import (
     sim_handle,
     teacher_colour,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["plot_compare", "matched_units"]
 

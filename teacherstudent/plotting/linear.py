@@ -12,9 +12,9 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -31,6 +31,9 @@ from .style import (
     savefig,
     shared_doc,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["LABELS", "COLORS", "YLABELS", "label", "plot_metric", "plot_run", "plot_linear",
            "save"]

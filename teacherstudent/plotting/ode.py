@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -39,6 +39,11 @@ from .style import (
     teacher_colour,
 )
 
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ..dataset import Table
+
 __all__ = ["plot_ode", "plot_error", "plot_overlaps", "plot_heatmaps", "heatmap_row"]
 
 ESCAPE_COLOUR = "#D55E00"
@@ -49,7 +54,7 @@ NORMALISED_R = r"$\sigma_k R_{kn}/\sqrt{Q_{kk}T_{nn}}$"
 # --------------------------------------------------------------------------- panels
 def plot_error(
     ax: Axes,
-    ds: xr.Dataset,
+    ds: xr.Dataset | Table,
     *,
     mark_plateau: bool = True,
     threshold: float | None = None,
@@ -63,7 +68,7 @@ def plot_error(
     ----------
     ax : matplotlib.axes.Axes
         The panel.
-    ds : xarray.Dataset
+    ds : xarray.Dataset or teacherstudent.dataset.Table
         An ODE run (``eg``; ``eg_pre`` and ``eg_opt`` drawn with ``extras``).
     mark_plateau : bool
         Shade the plateau and mark its escape time α*.
@@ -80,13 +85,13 @@ def plot_error(
         The plateau found on ε(α).
     """
     d = positive_alpha(ds)
-    alpha, eg = d.alpha.values, d.eg.values
+    alpha, eg = np.asarray(d["alpha"]), np.asarray(d["eg"])
     ax.loglog(alpha, np.where(eg > 0, eg, np.nan), color=colour, lw=2,
               label=label or EG_LABEL + " (adapted)", zorder=3)
     if extras and "eg_pre" in d:
-        ax.loglog(alpha, d.eg_pre.values, color="0.55", ls="--", lw=1.2, label=EG_PRE_LABEL)
+        ax.loglog(alpha, np.asarray(d["eg_pre"]), color="0.55", ls="--", lw=1.2, label=EG_PRE_LABEL)
     if extras and "eg_opt" in d:
-        ax.loglog(alpha, d.eg_opt.values, color="#56B4E9", ls=":", lw=1.6,
+        ax.loglog(alpha, np.asarray(d["eg_opt"]), color="#56B4E9", ls=":", lw=1.6,
                   label=r"$\varepsilon_g$, optimal head per task")
     p = an.plateau(alpha, eg)
     if mark_plateau and p.found:
@@ -126,12 +131,12 @@ def plot_error(
     return p
 
 
-def _alignment(ds: xr.Dataset, index: int = -1) -> an.Alignment:
-    R = ds.R.values
+def _alignment(ds: xr.Dataset | Table, index: int = -1) -> an.Alignment:
+    R = np.asarray(ds["R"])
     finite = np.nonzero(np.all(np.isfinite(R.reshape(R.shape[0], -1)), axis=1))[0]
     i = int(finite[index]) if finite.size else 0
-    Q = ds.Q.values[i] if "Q" in ds else None
-    T = ds.T.values if "T" in ds else None
+    Q = np.asarray(ds["Q"])[i] if "Q" in ds else None
+    T = np.asarray(ds["T"]) if "T" in ds else None
     return an.align_units(R[i], Q, T, an.dataset_activation(ds))
 
 
@@ -141,7 +146,7 @@ def _student_label(al: an.Alignment, k: int) -> str:
     return rf"$k={k + 1}\to n={al.teacher_of[k] + 1}$"
 
 
-def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset,
+def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset | Table,
                   al: an.Alignment | None = None, legend: bool = True) -> an.Alignment:
     """σ_k R_kn(α) (thick: assigned pair) and Q_kl(α) (thick: Q_kk), colour = teacher unit.
 
@@ -149,7 +154,7 @@ def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset,
     ----------
     ax_R, ax_Q : matplotlib.axes.Axes
         Panels for R and Q (``ax_Q`` may be None).
-    ds : xarray.Dataset
+    ds : xarray.Dataset or teacherstudent.dataset.Table
         An ODE run (``R``, optionally ``Q`` and ``T``).
     al : teacherstudent.analysis.Alignment, optional
         The unit assignment (default: from the last finite state).
@@ -162,10 +167,10 @@ def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset,
         The assignment used.
     """
     d = positive_alpha(ds)
-    alpha = d.alpha.values
+    alpha = np.asarray(d["alpha"])
     al = al or _alignment(ds)
     K, M = al.K, al.M
-    R = d.R.values * al.sign[None, :, None]
+    R = np.asarray(d["R"]) * al.sign[None, :, None]
     for k in al.order:
         c = teacher_colour(al.colour_index[k])
         ls = "--" if al.extra[k] else "-"
@@ -187,7 +192,7 @@ def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset,
         ax_R.legend(frameon=False, ncol=1 if K <= 4 else 2, loc="upper left",
                     title="thick: own teacher unit", title_fontsize=7)
     if ax_Q is not None and "Q" in d:
-        Q = d.Q.values * al.sign[None, :, None] * al.sign[None, None, :]
+        Q = np.asarray(d["Q"]) * al.sign[None, :, None] * al.sign[None, None, :]
         for i, k in enumerate(al.order):
             for l in al.order[i + 1:]:
                 ax_Q.semilogx(alpha, Q[:, k, l], color="0.6", lw=0.7, alpha=0.8)
@@ -203,7 +208,7 @@ def plot_overlaps(ax_R: Axes, ax_Q: Axes | None, ds: xr.Dataset,
     return al
 
 
-def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset, alphas: Sequence[float],
+def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset | Table, alphas: Sequence[float],
                 al: an.Alignment | None = None, normalised: bool = True):
     """R heatmaps (rows: student units in aligned order, sign-corrected) at the given α.
 
@@ -211,7 +216,7 @@ def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset, alphas: Sequence[float],
     ----------
     axes : sequence of matplotlib.axes.Axes
         One panel per α.
-    ds : xarray.Dataset
+    ds : xarray.Dataset or teacherstudent.dataset.Table
         An ODE run.
     alphas : sequence of float
         The α (the nearest saved α is shown).
@@ -226,29 +231,29 @@ def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset, alphas: Sequence[float],
         The last image (for a colour bar).
     """
     al = al or _alignment(ds)
-    T = ds.T.values if "T" in ds else None
+    T = np.asarray(ds["T"]) if "T" in ds else None
     im = None
     for ax, a in zip(axes, alphas, strict=False):
-        i = int(np.argmin(np.abs(ds.alpha.values - a)))
-        Q = ds.Q.values[i] if ("Q" in ds and normalised) else None
-        r = an.normalized_overlaps(ds.R.values[i], Q, T if normalised else None)
+        i = int(np.argmin(np.abs(np.asarray(ds["alpha"]) - a)))
+        Q = np.asarray(ds["Q"])[i] if ("Q" in ds and normalised) else None
+        r = an.normalized_overlaps(np.asarray(ds["R"])[i], Q, T if normalised else None)
         mat = (al.sign[:, None] * r)[al.order]
         labels = [f"{k + 1}" + ("*" if al.extra[k] else "") for k in al.order]
-        im = heatmap(ax, mat, rf"$\alpha={ds.alpha.values[i]:.3g}$", labels)
+        im = heatmap(ax, mat, rf"$\alpha={np.asarray(ds['alpha'])[i]:.3g}$", labels)
     if len(axes):
         axes[0].set_ylabel("student unit $k$")
     return im
 
 
 @shared_doc
-def plot_heatmaps(ds: xr.Dataset, alphas: Sequence[float], path: str | Path | None = None,
+def plot_heatmaps(ds: xr.Dataset | Table, alphas: Sequence[float], path: str | Path | None = None,
                   pdf: bool = False, *, ax: Axes | Sequence[Axes] | None = None,
                   fig: Figure | None = None) -> Figure:
     """A row of normalised, sign-aligned overlap heatmaps σ_k R_kn/√(Q_kk T_nn) at ``alphas``.
 
     Parameters
     ----------
-    ds : xarray.Dataset
+    ds : xarray.Dataset or teacherstudent.dataset.Table
         An ODE run.
     alphas : sequence of float
         The α of the heatmaps (the nearest saved α is shown).
@@ -274,7 +279,7 @@ def plot_heatmaps(ds: xr.Dataset, alphas: Sequence[float], path: str | Path | No
 
 # --------------------------------------------------------------------------- ODE figure
 @shared_doc
-def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
+def plot_ode(ds: xr.Dataset | Table, path: str | Path | None = None, pdf: bool = False,
              alphas: Sequence[float] | None = None, title: str | None = None, *,
              ax: Axes | None = None, fig: Figure | None = None) -> Figure:
     """Multi-panel figure of one ODE run.
@@ -286,7 +291,7 @@ def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
 
     Parameters
     ----------
-    ds : xarray.Dataset
+    ds : xarray.Dataset or teacherstudent.dataset.Table
         An ODE run (``eg``, ``R``, ``Q``, ``w``, ``T`` over ``alpha``).
     %(path)s
     %(pdf)s
@@ -324,7 +329,7 @@ def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
 
         d = positive_alpha(ds)
         S = an.specialization_along(d)
-        ax_s.semilogx(d.alpha.values, S, color="k", lw=2)
+        ax_s.semilogx(np.asarray(d["alpha"]), S, color="k", lw=2)
         ax_s.set_ylim(-0.05, 1.05)
         ax_s.set_xlabel(ALPHA_LABEL)
         ax_s.set_ylabel(r"specialization $S$")
@@ -334,14 +339,14 @@ def plot_ode(ds: xr.Dataset, path: str | Path | None = None, pdf: bool = False,
                 a_.axvline(p.escape, color=ESCAPE_COLOUR, lw=0.9, ls="--")
         if "w" in d:
             for k in al.order:
-                ax_w.semilogx(d.alpha.values, d.w.values[:, k] * al.sign[k],
+                ax_w.semilogx(np.asarray(d["alpha"]), np.asarray(d["w"])[:, k] * al.sign[k],
                               color=teacher_colour(al.colour_index[k]),
                               ls="--" if al.extra[k] else "-", label=_student_label(al, k))
             ax_w.set_xlabel(ALPHA_LABEL)
             ax_w.set_ylabel(r"$\sigma_k w_k$")
             ax_w.axhline(0, color="0.7", lw=0.6, zorder=0)
             ax_w.set_title("(e) head initialisation", loc="left")
-            lo, hi = np.nanmin(d.w.values), np.nanmax(d.w.values)
+            lo, hi = np.nanmin(np.asarray(d["w"])), np.nanmax(np.asarray(d["w"]))
             if hi - lo < 1e-6:
                 ax_w.set_ylim(-0.05, 0.05)
                 ax_w.text(0.5, 0.08, r"$w_k\equiv 0$ ($\bar u = 0$: stays at the symmetric value)",

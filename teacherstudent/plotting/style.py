@@ -27,7 +27,7 @@ import textwrap
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
 
@@ -37,12 +37,16 @@ if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from ..outputs import FIGURE_METADATA  # noqa: E402
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ..dataset import Table
 
 __all__ = [
     "plt",
@@ -451,9 +455,9 @@ def alpha_dim(da: xr.DataArray) -> str | None:
     return None
 
 
-def positive_alpha(ds: xr.Dataset, dim: str = "alpha") -> xr.Dataset:
-    """``ds`` at α > 0 (log axes)."""
-    return ds.isel({dim: np.nonzero(ds[dim].values > 0)[0]})
+def positive_alpha(ds: xr.Dataset | Table, dim: str = "alpha") -> xr.Dataset | Table:
+    """``ds`` (a dataset or a :class:`~teacherstudent.dataset.Table`) at α > 0 (log axes)."""
+    return ds.isel({dim: np.nonzero(np.asarray(ds[dim]) > 0)[0]})
 
 
 def seed_band(ax: Axes, x: np.ndarray, sims: np.ndarray, colour: str, label: str | None = None,

@@ -12,10 +12,9 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 from matplotlib import colors as mcolors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -36,6 +35,9 @@ from .style import (
     run_title,
     shared_doc,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["plot_sweep", "plot_phase", "plot_grid_summary", "swept_keys"]
 
