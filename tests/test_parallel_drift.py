@@ -1,11 +1,12 @@
-r"""The η_J²/V term at large K: block by block over (k, l), the pairs spread over the cores.
+r"""The drift at large K: the rows of I3 and the η_J²/V term block by block over (k, l),
+spread over the cores.
 
 From K = 12 on (all fields erf or linear) the drift no longer stores the K²F² table of I4:
 each pair (k, l) computes its block ``I4(k, l, ·, ·)`` and contracts it at once with the
 Isserlis fourth moments of the readout coefficients (theory/equations.md §3).  Checked here:
 
-- a block equals the slice of the full tensor (whose entries are checked against quadrature
-  in test_integrals.py);
+- an I3 row and an I4 block equal the slices of the full tensors (whose entries are
+  checked against quadrature in test_integrals.py);
 - the contraction equals the ten-term Isserlis sum written out with ``einsum`` over the
   full tensor (an independent reference, not the O(F²) factorisation of the kernel);
 - the drift's η²/V term at K = 12 agrees with the Monte Carlo of the one-task update;
@@ -26,7 +27,7 @@ from test_drift_montecarlo import N_SIGMA, _zscore, config, monte_carlo
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
 numba = pytest.importorskip("numba")
-from teacherstudent.ode.integrals import ERF, I4, LINEAR, i4_block  # noqa: E402
+from teacherstudent.ode.integrals import ERF, I3, I4, LINEAR, i3_row, i4_block  # noqa: E402
 
 
 def _state(seed: int, K: int, M: int, activation: str = "erf") -> dict:
@@ -38,6 +39,18 @@ def _state(seed: int, K: int, M: int, activation: str = "erf") -> dict:
         gamma=0.8, s=2, readout="sqrt", activation=activation, noise=0.3,
         eta_J=2.5, eta_w=1.0, eta_0=0.5,
     )
+
+
+@pytest.mark.parametrize("act", [ERF, LINEAR])
+def test_i3_row_is_a_slice_of_the_tensor(act):
+    rng = np.random.default_rng(2)
+    C, _ = random_fields_and_heads(rng, 4, 3)
+    full = I3(C, "erf" if act == ERF else "linear")
+    n = C.shape[0]
+    for a in range(n):
+        out = np.empty((n, n))
+        assert i3_row(C, a, n, n, act, out) == 0
+        np.testing.assert_array_equal(out, full[a])
 
 
 @pytest.mark.parametrize("act", [ERF, LINEAR])
@@ -103,12 +116,12 @@ def test_blockwise_eta2_term_matches_monte_carlo(algorithm):
     assert np.max(np.abs(mc["Q2"][0]) / mc["Q2"][1]) > 10 * N_SIGMA
 
 
-@pytest.mark.parametrize("K", [12, 17])
-def test_thread_count_does_not_change_the_drift(K):
+@pytest.mark.parametrize(("K", "V"), [(12, 1), (17, 1), (17, "inf")])
+def test_thread_count_does_not_change_the_drift(K, V):
     n = numba.config.NUMBA_NUM_THREADS
     if n < 2:
         pytest.skip("one thread only")
-    vf = drift.VectorField.from_config(config(_state(K, K, 4), "fo-anil", 1))
+    vf = drift.VectorField.from_config(config(_state(K, K, 4), "fo-anil", V))
     y = vf.y0
     before = numba.get_num_threads()
     try:

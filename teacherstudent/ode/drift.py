@@ -83,6 +83,7 @@ from .integrals import (
     i2_dcov,
     i2_diag_dcov,
     i2_matrix_acts,
+    i3_row,
     i3_tensor_acts,
     i4_block,
     i4_tensor_acts,
@@ -1075,9 +1076,9 @@ def _call_finite_p_rhs(typingctx, y, pi, pf, T, ubar, Su, dy, buf):
 
 
 # --------------------------------------------------------------------------- kernels
-# The η_J²/V term at large K: pairs (k, l) of blocks I4(k, l, ·, ·) spread over the cores.
-# Each pair's value is one sequential computation, so the result does not depend on the
-# number of threads (bit for bit; tests/test_parallel_drift.py).
+# At large K the rows I3(k, ·, ·) and the pairs (k, l) of blocks I4(k, l, ·, ·) of the η_J²/V
+# term are spread over the cores. Each row or pair is one sequential computation, so the
+# result does not depend on the number of threads (bit for bit; tests/test_parallel_drift.py).
 _BLOCK_K = 12  # from this K on (all fields erf/linear), blockwise; below, the fused table
 
 
@@ -1121,6 +1122,36 @@ def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
             SXS += S[k, i] * XSl[i]
         v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
     return v
+
+
+# reassociated sums (vectorised): a fixed order of the compiled code, as in _isserlis
+@njit(cache=True, fastmath={"reassoc"})
+def _m2_i3(I3k, cbar, S, k, K, M, F, nu0, Gk, Rk):
+    """Row ``k`` of the first-order terms, with ``M2_ki = c̄_k c̄_i + S_ki`` and
+    ``I3k = I3(k, ·, ·)``: ``Gk[l] = Σ_i M2_ki I3(k, l, i)`` (``l < K``) and
+    ``Rk[n] = Σ_i M2_ki I3(k, ν0 + n, i)`` (``n < M``; ``dR_kn = −η_J Rk[n]``)."""
+    ck = cbar[k]
+    for n in range(M):
+        acc = 0.0
+        for i in range(F):
+            acc += (ck * cbar[i] + S[k, i]) * I3k[nu0 + n, i]
+        Rk[n] = acc
+    for l in range(K):
+        acc = 0.0
+        for i in range(F):
+            acc += (ck * cbar[i] + S[k, i]) * I3k[l, i]
+        Gk[l] = acc
+
+
+@njit(cache=True, parallel=True)
+def _first_order_rows(C, K, M, L, F, nu0, act, cbar, S, I3t, G, dR):
+    """The rows ``I3(k, ·, ·)`` (closed-form activation ``act``) and their :func:`_m2_i3`
+    contractions, the rows ``k < K`` in parallel; returns the number of domain errors."""
+    errs = np.zeros(K, np.int64)
+    for k in prange(K):
+        errs[k] = i3_row(C, k, L, F, act, I3t[k])
+        _m2_i3(I3t[k], cbar, S, k, K, M, F, nu0, G[k], dR[k * M : (k + 1) * M])
+    return errs.sum()
 
 
 @njit(cache=True, parallel=True)
@@ -1199,20 +1230,17 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
     _adapt(y, ow, I2m, K, M, s, eta_w, sK, sM, a, W)
     _coefficients(a, W, s, K, M, sK, sM, ubar, Su, cbar, H, S)
 
-    # first-order drift of R and Q: contractions of I3 with M2
-    bad += i3_tensor_acts(C, K, L, F, acts, quad, I3t)
-    for k in range(K):
-        for n in range(M):
-            acc = 0.0
-            for i in range(F):
-                acc += (cbar[k] * cbar[i] + S[k, i]) * I3t[k, nu0 + n, i]
-            dy[oR + k * M + n] = -eta_J * acc
-    for k in range(K):
-        for l in range(K):
-            acc = 0.0
-            for i in range(F):
-                acc += (cbar[k] * cbar[i] + S[k, i]) * I3t[k, l, i]
-            G[k, l] = acc
+    # first-order drift of R and Q: contractions of I3 with M2, row by row (at large K the
+    # rows in parallel)
+    dR = dy[oR:ow]
+    if _blockwise(K, F, acts):
+        bad += _first_order_rows(C, K, M, L, F, nu0, acts[0], cbar, S, I3t, G, dR)
+    else:
+        bad += i3_tensor_acts(C, K, L, F, acts, quad, I3t)
+        for k in range(K):
+            _m2_i3(I3t[k], cbar, S, k, K, M, F, nu0, G[k], dR[k * M : (k + 1) * M])
+    for i in range(K * M):
+        dR[i] *= -eta_J
     for k in range(K):
         for l in range(K):
             dy[k * K + l] = -eta_J * (G[k, l] + G[l, k])
@@ -1519,7 +1547,7 @@ class VectorField:
             dtype=np.float64,
         )
         pf = np.concatenate([pf, quadrature_rule(order).ravel()])
-        if V != math.inf and K >= _BLOCK_K:
+        if K >= _BLOCK_K:
             global parallel_drift_built
             parallel_drift_built = True
         return cls(problem=prob, algorithm=alg["name"], pi=pi, pf=pf)

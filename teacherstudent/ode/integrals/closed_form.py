@@ -45,7 +45,7 @@ from .. import kernel_cache
 # versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
 kernel_cache.drop_stale()
 
-__all__ = ["ERF", "LINEAR", "activation_code", "i4_block", "I2", "I3", "I4", "J2"]
+__all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block", "I2", "I3", "I4", "J2"]
 
 ERF = 0
 LINEAR = 1
@@ -119,26 +119,39 @@ def i2_matrix(C, n, act, out):
 
 
 @njit(cache=True)
-def i3_tensor(C, na, nb, nc, act, out):
-    """``out[a, b, c] = I3(a, b, c)`` for ``a < na, b < nb, c < nc``; returns domain errors."""
+def i3_row(C, a, nb, nc, act, out):
+    """``out[b, c] = I3(a, b, c)`` for ``b < nb, c < nc``: row ``a`` of the I3 tensor;
+    returns domain errors."""
     if act == LINEAR:
-        for a in range(na):
-            for b in range(nb):
-                for c in range(nc):
-                    out[a, b, c] = C[b, c]
+        for b in range(nb):
+            for c in range(nc):
+                out[b, c] = C[b, c]
         return 0
     bad = 0
-    for a in range(na):
-        da = 1.0 + C[a, a]
+    da = 1.0 + C[a, a]
+    # the prefactors parked in out[0, :], so that the loops over c (innermost, contiguous)
+    # vectorise; b = 0 last, where each prefactor is replaced by its entry
+    pre = out[0]
+    for c in range(nc):
+        lam3 = da * (1.0 + C[c, c]) - C[a, c] * C[a, c]
+        if lam3 <= 0.0:
+            bad += 1
+            lam3 = 1e-300
+        pre[c] = _TWO_PI / (da * math.sqrt(lam3))
+    for b in range(nb - 1, -1, -1):
+        cab = C[a, b]
         for c in range(nc):
-            lam3 = da * (1.0 + C[c, c]) - C[a, c] * C[a, c]
-            if lam3 <= 0.0:
-                bad += 1
-                lam3 = 1e-300
-            pre = _TWO_PI / (da * math.sqrt(lam3))
-            cac = C[a, c]
-            for b in range(nb):
-                out[a, b, c] = pre * (C[b, c] * da - C[a, b] * cac)
+            out[b, c] = pre[c] * (C[b, c] * da - cab * C[a, c])
+    return bad
+
+
+@njit(cache=True)
+def i3_tensor(C, na, nb, nc, act, out):
+    """``out[a, b, c] = I3(a, b, c)`` for ``a < na, b < nb, c < nc`` (the rows of
+    :func:`i3_row`); returns domain errors."""
+    bad = 0
+    for a in range(na):
+        bad += i3_row(C, a, nb, nc, act, out[a])
     return bad
 
 
