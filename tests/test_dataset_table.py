@@ -115,19 +115,25 @@ def test_table_refuses_non_numeric_variables(tmp_path):
     assert not (tmp_path / "t.nc").exists()
 
 
-def test_ode_command_path_does_not_import_xarray():
-    """What `teacherstudent ode --no-plot` imports before, during and after its run."""
+def _loaded_after_ode(args: str, modules: tuple[str, ...], check: str = "") -> str:
+    """Which of ``modules`` a fresh process has loaded after ``teacherstudent ode -o r.nc
+    -q --set run.alpha_max=5`` plus ``args`` (``check``: more lines run after it)."""
     code = (
         "import sys, tempfile, pathlib\n"
         "from teacherstudent.cli import main\n"
         "out = pathlib.Path(tempfile.mkdtemp()) / 'r.nc'\n"
-        "assert main(['ode', '-o', str(out), '--no-plot', '-q', '--set', "
-        "'run.alpha_max=5']) == 0\n"
-        "print(sorted(m for m in ('xarray', 'pandas', 'dask', 'matplotlib', 'torch', "
-        "'scipy.optimize') if m in sys.modules))\n"
+        f"assert main(['ode', '-o', str(out), {args}'-q', '--set', 'run.alpha_max=5']) == 0\n"
+        f"{check}"
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == "[]"
+    return res.stdout.strip()
+
+
+def test_ode_command_path_does_not_import_xarray():
+    """What `teacherstudent ode --no-plot` imports before, during and after its run."""
+    heavy = ("xarray", "pandas", "dask", "matplotlib", "torch", "scipy.optimize")
+    assert _loaded_after_ode("'--no-plot', ", heavy) == "[]"
 
 
 def test_table_isel_is_xarrays_isel():
@@ -143,13 +149,5 @@ def test_table_isel_is_xarrays_isel():
 
 def test_ode_command_figure_does_not_import_xarray():
     """The default figure of `teacherstudent ode` is drawn from the plain arrays."""
-    code = (
-        "import sys, tempfile, pathlib\n"
-        "from teacherstudent.cli import main\n"
-        "out = pathlib.Path(tempfile.mkdtemp()) / 'r.nc'\n"
-        "assert main(['ode', '-o', str(out), '-q', '--set', 'run.alpha_max=5']) == 0\n"
-        "assert out.with_suffix('.png').stat().st_size > 10_000\n"
-        "print(sorted(m for m in ('xarray', 'pandas', 'dask') if m in sys.modules))\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == "[]"
+    png = "assert out.with_suffix('.png').stat().st_size > 10_000\n"
+    assert _loaded_after_ode("", ("xarray", "pandas", "dask"), png) == "[]"

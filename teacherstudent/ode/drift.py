@@ -1084,7 +1084,8 @@ _BLOCK_K = 12  # from this K on (all fields erf/linear), blockwise; below, the f
 
 @njit(cache=True)
 def _blockwise(K, F, acts):
-    """Whether the η_J²/V term goes block by block (:func:`_eta2_blocks`)."""
+    """Whether the drift takes the large-K path: I3 row by row (:func:`_first_order_rows`)
+    and the η_J²/V term block by block (:func:`_eta2_blocks`), both in parallel."""
     return K >= _BLOCK_K and all_closed_form(acts, F)
 
 

@@ -231,15 +231,16 @@ def heatmap_row(axes: Sequence[Axes], ds: xr.Dataset | Table, alphas: Sequence[f
         The last image (for a colour bar).
     """
     al = al or _alignment(ds)
-    T = np.asarray(ds["T"]) if "T" in ds else None
+    alpha, R = np.asarray(ds["alpha"]), np.asarray(ds["R"])
+    Q = np.asarray(ds["Q"]) if ("Q" in ds and normalised) else None
+    T = np.asarray(ds["T"]) if ("T" in ds and normalised) else None
     im = None
     for ax, a in zip(axes, alphas, strict=False):
-        i = int(np.argmin(np.abs(np.asarray(ds["alpha"]) - a)))
-        Q = np.asarray(ds["Q"])[i] if ("Q" in ds and normalised) else None
-        r = an.normalized_overlaps(np.asarray(ds["R"])[i], Q, T if normalised else None)
+        i = int(np.argmin(np.abs(alpha - a)))
+        r = an.normalized_overlaps(R[i], None if Q is None else Q[i], T)
         mat = (al.sign[:, None] * r)[al.order]
         labels = [f"{k + 1}" + ("*" if al.extra[k] else "") for k in al.order]
-        im = heatmap(ax, mat, rf"$\alpha={np.asarray(ds['alpha'])[i]:.3g}$", labels)
+        im = heatmap(ax, mat, rf"$\alpha={alpha[i]:.3g}$", labels)
     if len(axes):
         axes[0].set_ylabel("student unit $k$")
     return im
@@ -328,8 +329,9 @@ def plot_ode(ds: xr.Dataset | Table, path: str | Path | None = None, pdf: bool =
         ax_Q.set_title("(d) student–student overlaps", loc="left")
 
         d = positive_alpha(ds)
+        alpha = np.asarray(d["alpha"])
         S = an.specialization_along(d)
-        ax_s.semilogx(np.asarray(d["alpha"]), S, color="k", lw=2)
+        ax_s.semilogx(alpha, S, color="k", lw=2)
         ax_s.set_ylim(-0.05, 1.05)
         ax_s.set_xlabel(ALPHA_LABEL)
         ax_s.set_ylabel(r"specialization $S$")
@@ -338,15 +340,16 @@ def plot_ode(ds: xr.Dataset | Table, path: str | Path | None = None, pdf: bool =
             if p.found and math.isfinite(p.escape):
                 a_.axvline(p.escape, color=ESCAPE_COLOUR, lw=0.9, ls="--")
         if "w" in d:
+            w = np.asarray(d["w"])
             for k in al.order:
-                ax_w.semilogx(np.asarray(d["alpha"]), np.asarray(d["w"])[:, k] * al.sign[k],
+                ax_w.semilogx(alpha, w[:, k] * al.sign[k],
                               color=teacher_colour(al.colour_index[k]),
                               ls="--" if al.extra[k] else "-", label=_student_label(al, k))
             ax_w.set_xlabel(ALPHA_LABEL)
             ax_w.set_ylabel(r"$\sigma_k w_k$")
             ax_w.axhline(0, color="0.7", lw=0.6, zorder=0)
             ax_w.set_title("(e) head initialisation", loc="left")
-            lo, hi = np.nanmin(np.asarray(d["w"])), np.nanmax(np.asarray(d["w"]))
+            lo, hi = np.nanmin(w), np.nanmax(w)
             if hi - lo < 1e-6:
                 ax_w.set_ylim(-0.05, 0.05)
                 ax_w.text(0.5, 0.08, r"$w_k\equiv 0$ ($\bar u = 0$: stays at the symmetric value)",
