@@ -38,6 +38,16 @@ def _command(line: str) -> list[str]:
     return [*CLI, *args[1:]]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as in a terminal's foreground job.
+
+    A shell starts background jobs with SIGINT ignored and children inherit that, so a test
+    run from such a job (``pytest ... &``, ``nohup``) would hand the command an ignored
+    Ctrl-C; the command itself rightly leaves an ignored SIGINT alone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(argv: list[str], cwd: Path, ready: Callable[[str], bool],
               start_timeout: float = 240.0) -> tuple[int, str, float]:
     """Run ``teacherstudent argv`` with stderr on a pty; SIGINT once ``ready(stderr so far)``.
@@ -47,7 +57,8 @@ def interrupt(argv: list[str], cwd: Path, ready: Callable[[str], bool],
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
     proc = subprocess.Popen([*CLI, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave, env=env)
+                            stdout=subprocess.DEVNULL, stderr=slave, env=env,
+                            preexec_fn=_default_sigint)
     os.close(slave)
     buf = b""
     sent = None

@@ -1,12 +1,13 @@
 r"""The drift at large K: the rows of I3 and the η_J²/V term block by block over (k, l),
 spread over the cores.
 
-From K = 12 on (all fields erf or linear) the drift no longer stores the K²F² table of I4:
-each pair (k, l) computes its block ``I4(k, l, ·, ·)`` and contracts it at once with the
-Isserlis fourth moments of the readout coefficients (theory/equations.md §3).  Checked here:
+With erf or linear fields the drift does not store the K²F² table of I4: each pair (k, l)
+computes the packed upper triangle of its block ``I4(k, l, ·, ·)`` and contracts it at once
+with the Isserlis fourth moments of the readout coefficients (theory/equations.md §3); from
+K = 12 on the pairs run in parallel.  Checked here:
 
-- an I3 row and an I4 block equal the slices of the full tensors (whose entries are
-  checked against quadrature in test_integrals.py);
+- an I3 row, an I4 block and its packed triangle equal the slices of the full tensors
+  (whose entries are checked against quadrature in test_integrals.py);
 - the contraction equals the ten-term Isserlis sum written out with ``einsum`` over the
   full tensor (an independent reference, not the O(F²) factorisation of the kernel);
 - the drift's η²/V term at K = 12 agrees with the Monte Carlo of the one-task update;
@@ -27,7 +28,16 @@ from test_drift_montecarlo import N_SIGMA, _zscore, config, monte_carlo
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
 numba = pytest.importorskip("numba")
-from teacherstudent.ode.integrals import ERF, I3, I4, LINEAR, i3_row, i4_block  # noqa: E402
+from teacherstudent.ode.integrals import (  # noqa: E402
+    ERF,
+    I3,
+    I4,
+    LINEAR,
+    i3_row,
+    i4_block,
+    i4_block_packed,
+    i4_block_setup,
+)
 
 
 def _state(seed: int, K: int, M: int, activation: str = "erf") -> dict:
@@ -69,6 +79,26 @@ def test_block_is_a_slice_of_the_tensor(act):
                 np.testing.assert_allclose(out, full[a, b], rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("act", [ERF, LINEAR])
+@pytest.mark.parametrize("n_units", [(5, 3), (14, 5)])  # rows shorter and longer than a vector
+def test_packed_triangle_is_the_upper_triangle_of_the_block(act, n_units):
+    rng = np.random.default_rng(4)
+    C, _ = random_fields_and_heads(rng, *n_units)
+    full = I4(C, "erf" if act == ERF else "linear")
+    n = C.shape[0]
+    iu = np.triu_indices(n)  # row by row: (0, 0..n-1), (1, 1..n-1), ...
+    scratch = np.empty(3 * n)
+    for a, b in [(0, 0), (0, 2), (3, 1), (n - 1, n - 2)]:
+        lam4, pref = 1.0, 1.0
+        if act == ERF:
+            lam4, pref, bad = i4_block_setup(C, a, b, n, scratch)
+            assert bad == 0
+        packed = np.full(n * (n + 1) // 2 + 3, np.nan)  # the 3 extra floats stay untouched
+        assert i4_block_packed(C, a, b, n, act, lam4, pref, scratch, packed) == 0
+        np.testing.assert_allclose(packed[:-3], full[a, b][iu], rtol=1e-14, atol=1e-16)
+        assert np.isnan(packed[-3:]).all()
+
+
 def _isserlis_reference(X, m, S):
     """``Σ_ij E[c_k c_l c_i c_j] X_klij`` for ``c ~ N(m, S)``: all ten Isserlis terms."""
     M4 = (
@@ -84,8 +114,9 @@ def _isserlis_reference(X, m, S):
     return np.einsum("klij,klij->kl", M4[:K, :K, :F, :F], X)
 
 
+@pytest.mark.parametrize("act", [ERF, LINEAR])
 @pytest.mark.parametrize("with_S", [True, False])
-def test_block_contraction_matches_isserlis(with_S):
+def test_block_contraction_matches_isserlis(with_S, act):
     K, M = 12, 3
     rng = np.random.default_rng(7)
     C, _ = random_fields_and_heads(rng, K, M)
@@ -93,10 +124,10 @@ def test_block_contraction_matches_isserlis(with_S):
     m = rng.standard_normal(F)
     B = rng.standard_normal((F, 4))
     S = B @ B.T / 4 if with_S else np.zeros((F, F))
-    X = I4(C)[:K, :K]
+    X = I4(C, "erf" if act == ERF else "linear")[:K, :K]
     ref = _isserlis_reference(X, m, S)
     out = np.full((K, K), np.nan)
-    assert drift._eta2_blocks(C, K, F, ERF, m, S, with_S, out) == 0
+    assert drift._eta2_blocks(C, K, F, act, m, S, with_S, out) == 0
     iu = np.triu_indices(K)  # the kernel fills k ≤ l (the term is symmetric)
     np.testing.assert_allclose(out[iu], ref[iu], rtol=1e-11, atol=1e-12 * np.abs(ref).max())
 

@@ -3,6 +3,7 @@ divergence handling, configuration errors, the dataset contract and the CLI."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -441,6 +442,20 @@ def test_compare_dataset_and_deviations():
     np.testing.assert_allclose(ds.eg_sim.isel(alpha=0).mean("seed"), ds.eg_ode.isel(alpha=0),
                                rtol=1e-10)
     assert 0 <= ds.attrs["max_abs_deg"] < 0.02
+
+
+def test_compare_checks_the_theory_before_simulating(monkeypatch):
+    """The ODE's size check (and its kernels) come before the simulation, not after it."""
+    compare_module = importlib.import_module("teacherstudent.simulation.compare")
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("the simulation ran before the ODE's size check")
+
+    monkeypatch.setattr(compare_module, "simulate", not_now)
+    # 1e12 Euler steps: the ODE refuses, naming the key; the simulation never starts
+    cfg = _small(run={"solver": "euler", "dt": 1e-12})
+    with pytest.raises(ConfigError, match="run.alpha_max"):
+        compare(cfg, N=80, seeds=2, device="cpu")
 
 
 # --------------------------------------------------------------------------- CLI

@@ -26,10 +26,11 @@ from .frontend import (
     extend,
     integrate,
     integrate_table,
+    prepare,
     solve,
     to_dataset,
     to_table,
 )
 
 __all__ = ["VectorField", "Solver", "SaveAt", "Solution", "solve", "integrate",
-           "integrate_table", "extend", "to_dataset", "to_table"]
+           "integrate_table", "extend", "prepare", "to_dataset", "to_table"]

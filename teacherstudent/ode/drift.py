@@ -76,6 +76,7 @@ from ..config import Problem, build_problem
 from .integrals import (
     DEFAULT_QUADRATURE_ORDER,
     ERF,
+    LINEAR,
     activation_code,
     all_closed_form,
     f4_tensor_lambda_acts,
@@ -85,7 +86,8 @@ from .integrals import (
     i2_matrix_acts,
     i3_row,
     i3_tensor_acts,
-    i4_block,
+    i4_block_packed,
+    i4_block_setup,
     i4_tensor_acts,
     j2_matrix_acts,
     quadrature_rule,
@@ -149,7 +151,8 @@ def make_workspace(pi, pf):
         np.empty((F, F)),  # S
         np.empty((K, L, F)),  # I3t
         np.empty((K, K)),  # G[k, l] = Σ_i M2_ki I3(k, l, i)
-        np.empty((1, 1, 1, 1) if _blockwise(K, F, acts) else (K, K, F, F)),  # X (I4 table)
+        # X: the I4 table, needed only where a field's activation has no closed form
+        np.empty((1, 1, 1, 1) if all_closed_form(acts, F) else (K, K, F, F)),
         np.empty(3 * F),  # scratch of i4_tensor
         np.empty((K, K)),  # J2m
         np.empty(F),  # Xm
@@ -1076,10 +1079,12 @@ def _call_finite_p_rhs(typingctx, y, pi, pf, T, ubar, Su, dy, buf):
 
 
 # --------------------------------------------------------------------------- kernels
-# At large K the rows I3(k, ·, ·) and the pairs (k, l) of blocks I4(k, l, ·, ·) of the η_J²/V
-# term are spread over the cores. Each row or pair is one sequential computation, so the
-# result does not depend on the number of threads (bit for bit; tests/test_parallel_drift.py).
-_BLOCK_K = 12  # from this K on (all fields erf/linear), blockwise; below, the fused table
+# With erf/linear fields the η_J²/V term is computed pair by pair (k, l), each block
+# I4(k, l, ·, ·) contracted as its packed triangle is made (_eta2_pair): no K²F² table. At
+# large K these pairs and the rows I3(k, ·, ·) are spread over the cores. Each row or pair is
+# one sequential computation, so the result does not depend on the number of threads (bit for
+# bit; tests/test_parallel_drift.py).
+_BLOCK_K = 12  # from this K on (all fields erf/linear), in parallel; below, one thread
 
 
 @njit(cache=True)
@@ -1089,40 +1094,98 @@ def _blockwise(K, F, acts):
     return K >= _BLOCK_K and all_closed_form(acts, F)
 
 
-# The sums of _isserlis may be reassociated (vectorised): a fixed order of the compiled code,
-# so the result is still the same on every call and for any number of threads.
+# The Isserlis contraction of one block Xb = I4(k, l, ·, ·) (symmetric in its two indices):
+# Σ_ij M4_klij Xb_ij = (m_k m_l + S_kl)(mᵀXm + tr SX) + 2 m_k (SXm)_l + 2 m_l (SXm)_k
+# + 2 (SXS)_kl with m = c̄ (S symmetric), in O(F²). It reads the block's upper triangle row
+# by row (_isserlis_row; so the blockwise path contracts the packed triangle and no block is
+# mirrored), then finishes with O(F) sums (_isserlis_end). The sums may be reassociated
+# (vectorised): a fixed order of the compiled code, so the result is the same on every call
+# and for any number of threads.
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
-    """``Σ_ij M4_klij Xb_ij`` for the block ``Xb = I4(k, l, ·, ·)`` (symmetric): the Isserlis
-    contraction ``(m_k m_l + S_kl)(mᵀXm + tr SX) + 2 m_k (SXm)_l + 2 m_l (SXm)_k +
-    2 (SXS)_kl`` with ``m = c̄`` (``S`` symmetric), in O(F²); ``Xm``, ``XSl`` are scratch of
-    F floats."""
+def _isserlis_row(tri, t, c, F, cbar, S, l, has_S, Xm, XSl):
+    """Add row ``c`` of the block's upper triangle (``Xb[c, d] = tri[t + d − c]`` for
+    ``c ≤ d < F``) to ``Xm = Xb c̄`` and (``has_S``) ``XSl = Xb S[l]``; return its part of
+    ``tr S Xb``."""
+    # unsigned indices: no negative-index wraparound, so the loops vectorise (and no views,
+    # whose reference counts would cost more than a short row)
+    mc = cbar[c]
+    xcc = tri[t]
+    acc = xcc * mc
+    for j in range(1, F - c):
+        d = np.uint64(c + j)
+        x = tri[np.uint64(t + j)]
+        acc += x * cbar[d]
+        Xm[d] += x * mc
+    Xm[c] += acc
+    if not has_S:
+        return 0.0
+    slc = S[l, c]
+    acc = xcc * slc
+    tr = 0.0
+    for j in range(1, F - c):
+        d = np.uint64(c + j)
+        x = tri[np.uint64(t + j)]
+        acc += x * S[l, d]
+        XSl[d] += x * slc
+        tr += S[c, d] * x
+    XSl[c] += acc
+    return S[c, c] * xcc + 2.0 * tr
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F):
+    """``Σ_ij M4_klij Xb_ij`` from the sums of :func:`_isserlis_row` over all rows."""
     mXm = 0.0
     for i in range(F):
-        acc = 0.0
-        for j in range(F):
-            acc += Xb[i, j] * cbar[j]
-        Xm[i] = acc
-        mXm += cbar[i] * acc
+        mXm += cbar[i] * Xm[i]
     m2kl = cbar[k] * cbar[l] + S[k, l]
     v = m2kl * mXm
     if has_S:
-        trSX = 0.0
         SXm_k = 0.0
         SXm_l = 0.0
-        for i in range(F):
-            acc = 0.0
-            for j in range(F):  # rows only: X and S are symmetric
-                acc += Xb[i, j] * S[l, j]
-                trSX += S[i, j] * Xb[i, j]
-            XSl[i] = acc
-            SXm_k += S[k, i] * Xm[i]
-            SXm_l += S[l, i] * Xm[i]
         SXS = 0.0
         for i in range(F):
+            SXm_k += S[k, i] * Xm[i]
+            SXm_l += S[l, i] * Xm[i]
             SXS += S[k, i] * XSl[i]
         v += m2kl * trSX + 2.0 * cbar[k] * SXm_l + 2.0 * cbar[l] * SXm_k + 2.0 * SXS
     return v
+
+
+@njit(cache=True)
+def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
+    """``Σ_ij M4_klij Xb_ij`` for a stored block ``Xb = I4(k, l, ·, ·)`` (symmetric; its upper
+    triangle is read); ``Xm``, ``XSl`` are scratch of F floats."""
+    for i in range(F):
+        Xm[i] = 0.0
+        XSl[i] = 0.0
+    trSX = 0.0
+    flat = Xb.reshape(F * F)  # row c from the diagonal on: flat[c·F + c + j]
+    for c in range(F):
+        trSX += _isserlis_row(flat, c * F + c, c, F, cbar, S, l, has_S, Xm, XSl)
+    return _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F)
+
+
+@njit(cache=True)
+def _eta2_pair(C, k, l, F, act, cbar, S, has_S, scr):
+    """``(Σ_ij M4_klij I4(k,l,i,j), domain errors)`` for a closed-form activation ``act``:
+    the block's packed upper triangle (:func:`~.integrals.closed_form.i4_block_packed`)
+    contracted row by row. ``scr`` holds ``5F + F(F+1)/2`` floats."""
+    lam4, pref, bad = 1.0, 1.0, 0
+    if act != LINEAR:
+        lam4, pref, bad = i4_block_setup(C, k, l, F, scr)
+    Xm = scr[3 * F : 4 * F]
+    XSl = scr[4 * F : 5 * F]
+    tri = scr[5 * F :]
+    bad += i4_block_packed(C, k, l, F, act, lam4, pref, scr, tri)
+    Xm[:] = 0.0
+    XSl[:] = 0.0
+    trSX = 0.0
+    t = 0
+    for c in range(F):
+        trSX += _isserlis_row(tri, t, c, F, cbar, S, l, has_S, Xm, XSl)
+        t += F - c
+    return _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F), bad
 
 
 # reassociated sums (vectorised): a fixed order of the compiled code, as in _isserlis
@@ -1158,8 +1221,8 @@ def _first_order_rows(C, K, M, L, F, nu0, act, cbar, S, I3t, G, dR):
 @njit(cache=True, parallel=True)
 def _eta2_blocks(C, K, F, act, cbar, S, has_S, out):
     """``out[k, l] = Σ_ij M4_klij I4(k,l,i,j)`` for ``k ≤ l`` (closed-form activation
-    ``act``), one block of :func:`~.integrals.closed_form.i4_block` per pair, the pairs in
-    parallel; returns the number of domain errors."""
+    ``act``), one block per pair (:func:`_eta2_pair`), the pairs in parallel; returns the
+    number of domain errors."""
     npair = K * (K + 1) // 2
     pk = np.empty(npair, np.int64)
     pl = np.empty(npair, np.int64)
@@ -1170,12 +1233,10 @@ def _eta2_blocks(C, K, F, act, cbar, S, has_S, out):
             pl[p] = l
             p += 1
     errs = np.zeros(npair, np.int64)
+    n_scr = 5 * F + F * (F + 1) // 2
     for q in prange(npair):
         k, l = pk[q], pl[q]
-        Xb = np.empty((F, F))
-        scr = np.empty(3 * F)
-        errs[q] = i4_block(C, k, l, F, act, Xb, scr)
-        out[k, l] = _isserlis(Xb, cbar, S, has_S, k, l, F, scr[:F], scr[F : 2 * F])
+        out[k, l], errs[q] = _eta2_pair(C, k, l, F, act, cbar, S, has_S, np.empty(n_scr))
     return errs.sum()
 
 
@@ -1256,10 +1317,17 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
             for j in range(F):
                 if S[i, j] != 0.0:
                     has_S = True
-        # Σ_ij M4_klij I4(k,l,i,j) into G (its first-order use is done): at large K block
-        # by block on both cores, without the K²F² table; otherwise from the table
+        # Σ_ij M4_klij I4(k,l,i,j) into G (its first-order use is done): pair by pair
+        # without the K²F² table for erf/linear fields (at large K on all cores), otherwise
+        # from the table
         if _blockwise(K, F, acts):
             bad += _eta2_blocks(C, K, F, acts[0], cbar, S, has_S, G)
+        elif all_closed_form(acts, F):
+            scr = np.empty(5 * F + F * (F + 1) // 2)
+            for k in range(K):
+                for l in range(k, K):
+                    G[k, l], e = _eta2_pair(C, k, l, F, acts[0], cbar, S, has_S, scr)
+                    bad += e
         else:
             bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
             for k in range(K):

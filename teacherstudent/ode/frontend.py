@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # xarray is imported when a dataset is built (not by `teacher
     import xarray as xr
 
 __all__ = ["Solver", "SaveAt", "Solution", "solve", "integrate", "integrate_table", "extend",
-           "to_dataset", "to_table", "estimate"]
+           "prepare", "to_dataset", "to_table", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,30 @@ def solve(
 _WARM = False
 
 
+def prepare(config: Any = None) -> None:
+    """Check a configuration's size and load (or compile) the ODE kernels, before other work.
+
+    :func:`integrate` does this itself; a caller that integrates only after a long step (the
+    simulation of :func:`teacherstudent.simulation.compare`) calls it first, so that a size
+    refusal comes before that step and, after a Ctrl-C there, only the integration itself
+    remains (compiling the kernels in a fresh installation takes a minute).
+
+    Parameters
+    ----------
+    config : str, Path, dict or None
+        As for :func:`integrate`.
+
+    Raises
+    ------
+    teacherstudent.config.ConfigError
+        A bad key or value, or a run that cannot fit (:func:`check_size`).
+    """
+    cfg = config if _is_resolved(config) else load_config(config)
+    check_size(cfg)
+    vf = VectorField.from_config(cfg)
+    _warm_up(vf, vf.y0)
+
+
 def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
     """Load (or compile) the jitted kernels once per process, outside the timed region."""
     global _WARM
@@ -269,8 +293,8 @@ _EVAL_S_K3 = 2.7e-6
 def estimate(cfg: dict[str, Any], n_save: int | None = None) -> resources.Estimate:
     """Memory and time a run of ``cfg`` needs (see :mod:`teacherstudent.resources`).
 
-    Memory: the saved states and the drift's workspace (the ``K²F²`` fourth-moment table,
-    ``F = K + M``). Time: evaluations (fixed steps: ``alpha_max/dt`` steps; ``dopri5``: about
+    Memory: the saved states and the drift's workspace (with the ``K²F²`` fourth-moment
+    table, ``F = K + M``, for activations without a closed form). Time: evaluations (fixed steps: ``alpha_max/dt`` steps; ``dopri5``: about
     1.5 per unit α plus the save points, from the default run's statistics), capped by
     ``run.max_steps``, times a per-evaluation cost scaled from K = M = 3.
     """
@@ -280,7 +304,11 @@ def estimate(cfg: dict[str, Any], n_save: int | None = None) -> resources.Estima
     n_save = n_save if n_save is not None else (
         len(r["save_alpha"]) + 1 if r["save_alpha"] is not None else r["n_save"])
     size = K * K + K * M + K
-    work = 8.0 * (K * K * F * F + F**4 + 12 * F * F + 8 * size)
+    m = cfg["model"]
+    # the I4 table is stored only where the activations have no closed form (erf, linear)
+    table = not (m["activation"] in ("erf", "linear")
+                 and m.get("teacher_activation") in (None, m["activation"]))
+    work = 8.0 * (K * K * F * F * table + F**4 + 12 * F * F + 8 * size)
     memory = 8.0 * n_save * (size + 3) * 2 + work
     per_step = {"euler": 1, "rk4": 4, "dopri5": 6}[r["solver"]]
     if r["solver"] == "dopri5":
@@ -288,7 +316,8 @@ def estimate(cfg: dict[str, Any], n_save: int | None = None) -> resources.Estima
     else:
         steps = r["alpha_max"] / r["dt"] + n_save
     t_eval = _EVAL_S_K3 * max(1.0, (K * F / 27.0) ** 2)
-    what = "the K²(K+M)² table of the drift" if work > memory / 2 else "the saved states"
+    what = (("the K²(K+M)² table of the drift" if table else "the workspace of the drift")
+            if work > memory / 2 else "the saved states")
     return resources.Estimate(memory=memory, seconds=min(steps, r["max_steps"]) * per_step
                               * t_eval, what=what, steps=steps)
 

@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..analysis.alignment import is_odd
 from ..config import load_config
-from ..ode import integrate
+from ..ode import integrate, prepare
 from .runner import simulate
 
 __all__ = ["compare", "align_overlaps", "deviation_table"]
@@ -123,10 +123,13 @@ def compare(
     (('seed', 'alpha'), ('alpha',))
     """
     cfg = load_config(config, overrides)
+    ode_cfg = _ode_config(cfg)
     if sim is None:
+        # the theory's size check and kernels first: after a Ctrl-C in the simulation only
+        # the integration remains
+        prepare(ode_cfg)
         sim = simulate(cfg, N=N, seeds=seeds, device=device, progress=progress,
                        resume=resume, checkpoint=checkpoint)
-    ode_cfg = _ode_config(cfg)
     start = sim.isel(alpha=0)
     initial = {
         "Q": start.Q.mean("seed").values,

@@ -253,9 +253,7 @@ def closed_form_errors(
 
     ``Q (S, A, K, K)``, ``R (S, A, K, M)``, ``w (S, A, K)``, ``T (S, M, M)`` (measured).
     """
-    c = copy.deepcopy(cfg)
-    c["algorithm"]["train_size"] = math.inf
-    vf = VectorField.from_config(c)
+    vf = _error_field(cfg)
     out = np.full(Q.shape[:2] + (3,), np.nan)
     for s in range(Q.shape[0]):
         vfs = dataclasses.replace(vf, problem=dataclasses.replace(vf.problem, T=T[s]))
@@ -263,6 +261,13 @@ def closed_form_errors(
         ys = np.concatenate([Q[s].reshape(n, -1), R[s].reshape(n, -1), w[s]], axis=1)
         out[s] = vfs.errors_along(ys)
     return out
+
+
+def _error_field(cfg: dict[str, Any]) -> VectorField:
+    """The vector field whose closed-form errors :func:`closed_form_errors` evaluates."""
+    c = copy.deepcopy(cfg)
+    c["algorithm"]["train_size"] = math.inf
+    return VectorField.from_config(c)
 
 
 # --------------------------------------------------------------------------- the run
@@ -486,6 +491,10 @@ def simulate(
             },
         )
 
+    # the error kernel now (loaded, or compiled in a fresh installation, ~15 s): after a
+    # Ctrl-C the partial result is then written at once
+    vf0 = _error_field(cfg)
+    vf0.errors_along(vf0.y0[None, :])
     t0 = time.perf_counter()
     stopped_early = False
     # Ctrl-C is polled after every chunk (a chunk boundary is a consistent state: a run

@@ -52,6 +52,8 @@ from .closed_form import (
     i3_row,
     i3_tensor,
     i4_block,
+    i4_block_packed,
+    i4_block_setup,
     i4_tensor,
     j2_matrix,
 )
@@ -65,6 +67,8 @@ __all__ = [
     "i3_row",
     "i3_tensor",
     "i4_block",
+    "i4_block_packed",
+    "i4_block_setup",
     "i4_tensor",
     "j2_matrix",
     "I2",

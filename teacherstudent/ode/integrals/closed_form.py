@@ -45,7 +45,8 @@ from .. import kernel_cache
 # versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
 kernel_cache.drop_stale()
 
-__all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block", "I2", "I3", "I4", "J2"]
+__all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block",
+           "i4_block_packed", "i4_block_setup", "I2", "I3", "I4", "J2"]
 
 ERF = 0
 LINEAR = 1
@@ -156,19 +157,13 @@ def i3_tensor(C, na, nb, nc, act, out):
 
 
 @njit(cache=True, error_model="numpy")
-def i4_block(C, a, b, nc, act, out, scratch):
-    """``out[c, d] = I4(a, b, c, d)`` for ``c, d < nc``: the ``(a, b)`` block of the I4
-    tensor (symmetric in ``(c, d)``; each distinct value computed once).
+def i4_block_setup(C, a, b, nc, scratch):
+    """The per-block quantities of the ``(a, b)`` block of I4 (:func:`i4_block_packed`).
 
-    ``Λ4`` is computed once per block, ``x_c`` and ``Λ1`` once per ``c``. ``scratch`` holds
-    at least ``3·nc`` floats. Returns the number of domain errors. The η_J²/V term of the
-    drift contracts one block at a time (:func:`i4_tensor` is the blocks side by side).
+    Fills ``scratch[:nc] = x_a = C[a, :nc]``, ``scratch[nc:2nc] = x_b`` and
+    ``scratch[2nc:3nc] = Λ1(c)^{-1/2}`` (``scratch`` holds at least ``3·nc`` floats) and returns
+    ``(Λ4, 4/(π² √Λ4), domain errors)``; ``Λ1`` once per ``c``, ``Λ4`` once per block.
     """
-    if act == LINEAR:
-        for c in range(nc):
-            for d in range(nc):
-                out[c, d] = C[c, d]
-        return 0
     bad = 0
     xa = scratch[:nc]
     xb = scratch[nc : 2 * nc]
@@ -180,7 +175,6 @@ def i4_block(C, a, b, nc, act, out, scratch):
     if lam4 <= 0.0:
         bad += 1
         lam4 = 1e-300
-    pref = _FOUR_PI2 / math.sqrt(lam4)
     for c in range(nc):
         xa[c] = C[a, c]
         xb[c] = C[b, c]
@@ -190,14 +184,89 @@ def i4_block(C, a, b, nc, act, out, scratch):
             bad += 1
             lam1 = 1e-300
         rs[c] = 1.0 / math.sqrt(lam1)
+    return lam4, _FOUR_PI2 / math.sqrt(lam4), bad
+
+
+@njit(cache=True, inline="always")
+def _i4_px(C, a, b, xa_c, xb_c):
+    """``P x_c``: ``x_c = (C_ac, C_bc)`` mapped by the adjugate of the ``(a, b)``
+    covariance."""
+    return (1.0 + C[b, b]) * xa_c - C[a, b] * xb_c, (1.0 + C[a, a]) * xb_c - C[a, b] * xa_c
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _i4_argument(lam4, c_cd, pa, pb, xa_d, xb_d, rc, rs_d):
+    """The arcsin argument of I4(a, b, c, d): ``Λ0(c, d) Λ1(c)^{-1/2} Λ1(d)^{-1/2}`` with
+    ``Λ0 = Λ4 C_cd − (P x_c)·x_d`` (``pa``, ``pb``: the two components of ``P x_c``)."""
+    return (lam4 * c_cd - (pa * xa_d + pb * xb_d)) * rc * rs_d
+
+
+@njit(cache=True, error_model="numpy")
+def i4_block_packed(C, a, b, nc, act, lam4, pref, scratch, out):
+    """The upper triangle of the ``(a, b)`` block of I4, packed row by row: row ``c`` holds
+    ``I4(a, b, c, d)`` for ``c ≤ d < nc`` at ``out[t_c + d − c]``, ``t_c = c·nc − c(c−1)/2``
+    (``nc(nc+1)/2`` floats), from :func:`i4_block_setup`'s ``lam4``, ``pref`` and
+    ``scratch``; returns the number of domain errors.
+
+    The arcsin arguments ``Λ0(c, d) Λ1(c)^{-1/2} Λ1(d)^{-1/2}`` are written first, then the
+    arcsin runs over the whole triangle in one long loop: the rows are short (1 to ``nc``),
+    and a vector loop over a row runs mostly in its scalar remainder.
+    """
+    if act == LINEAR:
+        t = 0
+        for c in range(nc):
+            for d in range(c, nc):
+                out[t] = C[c, d]
+                t += 1
+        return 0
+    xa = scratch[:nc]
+    xb = scratch[nc : 2 * nc]
+    rs = scratch[2 * nc : 3 * nc]
+    t = 0
     for c in range(nc):
-        # P x_c, reused for every d; the loop over d has no branch (it vectorises)
-        pa = dbb * xa[c] - cab * xb[c]
-        pb = daa * xb[c] - cab * xa[c]
+        pa, pb = _i4_px(C, a, b, xa[c], xb[c])  # P x_c, reused for every d
+        rc = rs[c]
+        # views from d = c on, indexed by j ≥ 0 from a range: no negative-index wraparound,
+        # so the loop vectorises
+        n = nc - c
+        Cc = C[c, c:nc]
+        xac = xa[c:nc]
+        xbc = xb[c:nc]
+        rsc = rs[c:nc]
+        o = out[t : t + n]
+        for j in range(n):
+            o[j] = _i4_argument(lam4, Cc[j], pa, pb, xac[j], xbc[j], rc, rsc[j])
+        t += n
+    bad = 0
+    for i in range(t):
+        x = out[i]
+        bad += (x > 1.0 + _TOL) + (x < -1.0 - _TOL)
+        out[i] = pref * _asin_select(x)
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def i4_block(C, a, b, nc, act, out, scratch):
+    """``out[c, d] = I4(a, b, c, d)`` for ``c, d < nc``: the ``(a, b)`` block of the I4
+    tensor (symmetric in ``(c, d)``; each distinct value computed once). ``scratch`` holds
+    at least ``3·nc`` floats (:func:`i4_block_setup`). Returns the number of domain errors.
+    Row by row, for the small blocks of the stored table (:func:`i4_tensor`); the η_J²/V
+    term at large K contracts the packed triangle of :func:`i4_block_packed` instead.
+    """
+    if act == LINEAR:
+        for c in range(nc):
+            for d in range(nc):
+                out[c, d] = C[c, d]
+        return 0
+    lam4, pref, bad = i4_block_setup(C, a, b, nc, scratch)
+    xa = scratch[:nc]
+    xb = scratch[nc : 2 * nc]
+    rs = scratch[2 * nc : 3 * nc]
+    for c in range(nc):
+        pa, pb = _i4_px(C, a, b, xa[c], xb[c])
         rc = rs[c]
         for d in range(c, nc):
-            lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
-            x = lam0 * rc * rs[d]
+            x = _i4_argument(lam4, C[c, d], pa, pb, xa[d], xb[d], rc, rs[d])
             bad += (x > 1.0 + _TOL) + (x < -1.0 - _TOL)
             out[c, d] = pref * _asin_select(x)
         for d in range(c + 1, nc):
