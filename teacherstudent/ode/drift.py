@@ -76,7 +76,6 @@ from ..config import Problem, build_problem
 from .integrals import (
     DEFAULT_QUADRATURE_ORDER,
     ERF,
-    LINEAR,
     activation_code,
     all_closed_form,
     f4_tensor_lambda_acts,
@@ -87,7 +86,6 @@ from .integrals import (
     i3_row,
     i3_tensor_acts,
     i4_block_packed,
-    i4_block_setup,
     i4_tensor_acts,
     j2_matrix_acts,
     quadrature_rule,
@@ -1153,16 +1151,19 @@ def _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F):
 
 
 @njit(cache=True)
-def _isserlis(Xb, cbar, S, has_S, k, l, F, Xm, XSl):
-    """``Σ_ij M4_klij Xb_ij`` for a stored block ``Xb = I4(k, l, ·, ·)`` (symmetric; its upper
-    triangle is read); ``Xm``, ``XSl`` are scratch of F floats."""
+def _isserlis(tri, packed, cbar, S, has_S, k, l, F, Xm, XSl):
+    """``Σ_ij M4_klij Xb_ij`` for a block ``Xb = I4(k, l, ·, ·)`` (symmetric; its upper
+    triangle is read) held in the flat array ``tri``: the packed triangle (``packed``, row
+    ``c`` from ``c·F − c(c−1)/2``) or the whole block row-major (row ``c`` from its diagonal
+    ``c·F + c``). ``Xm``, ``XSl`` are scratch of F floats."""
     for i in range(F):
         Xm[i] = 0.0
         XSl[i] = 0.0
     trSX = 0.0
-    flat = Xb.reshape(F * F)  # row c from the diagonal on: flat[c·F + c + j]
+    t = 0
     for c in range(F):
-        trSX += _isserlis_row(flat, c * F + c, c, F, cbar, S, l, has_S, Xm, XSl)
+        trSX += _isserlis_row(tri, t, c, F, cbar, S, l, has_S, Xm, XSl)
+        t += F - c if packed else F + 1
     return _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F)
 
 
@@ -1171,21 +1172,10 @@ def _eta2_pair(C, k, l, F, act, cbar, S, has_S, scr):
     """``(Σ_ij M4_klij I4(k,l,i,j), domain errors)`` for a closed-form activation ``act``:
     the block's packed upper triangle (:func:`~.integrals.closed_form.i4_block_packed`)
     contracted row by row. ``scr`` holds ``5F + F(F+1)/2`` floats."""
-    lam4, pref, bad = 1.0, 1.0, 0
-    if act != LINEAR:
-        lam4, pref, bad = i4_block_setup(C, k, l, F, scr)
-    Xm = scr[3 * F : 4 * F]
-    XSl = scr[4 * F : 5 * F]
     tri = scr[5 * F :]
-    bad += i4_block_packed(C, k, l, F, act, lam4, pref, scr, tri)
-    Xm[:] = 0.0
-    XSl[:] = 0.0
-    trSX = 0.0
-    t = 0
-    for c in range(F):
-        trSX += _isserlis_row(tri, t, c, F, cbar, S, l, has_S, Xm, XSl)
-        t += F - c
-    return _isserlis_end(Xm, XSl, trSX, cbar, S, has_S, k, l, F), bad
+    bad = i4_block_packed(C, k, l, F, act, scr, tri)
+    v = _isserlis(tri, True, cbar, S, has_S, k, l, F, scr[3 * F : 4 * F], scr[4 * F : 5 * F])
+    return v, bad
 
 
 # reassociated sums (vectorised): a fixed order of the compiled code, as in _isserlis
@@ -1332,7 +1322,8 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
             bad += i4_tensor_acts(C, K, F, acts, quad, X, scratch)
             for k in range(K):
                 for l in range(k, K):
-                    G[k, l] = _isserlis(X[k, l], cbar, S, has_S, k, l, F, Xm, XSl)
+                    G[k, l] = _isserlis(X[k, l].reshape(F * F), False, cbar, S, has_S, k, l,
+                                        F, Xm, XSl)
         for k in range(K):
             for l in range(k, K):
                 v = G[k, l] + noise2 * (cbar[k] * cbar[l] + S[k, l]) * J2m[k, l]

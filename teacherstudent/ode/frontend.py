@@ -294,9 +294,10 @@ def estimate(cfg: dict[str, Any], n_save: int | None = None) -> resources.Estima
     """Memory and time a run of ``cfg`` needs (see :mod:`teacherstudent.resources`).
 
     Memory: the saved states and the drift's workspace (with the ``K²F²`` fourth-moment
-    table, ``F = K + M``, for activations without a closed form). Time: evaluations (fixed steps: ``alpha_max/dt`` steps; ``dopri5``: about
-    1.5 per unit α plus the save points, from the default run's statistics), capped by
-    ``run.max_steps``, times a per-evaluation cost scaled from K = M = 3.
+    table, ``F = K + M``, for activations without a closed form). Time: evaluations (fixed
+    steps: ``alpha_max/dt`` steps; ``dopri5``: about 1.5 per unit α plus the save points,
+    from the default run's statistics), capped by ``run.max_steps``, times a per-evaluation
+    cost scaled from K = M = 3.
     """
     K, M = cfg["model"]["K"], cfg["model"]["M"]
     F = K + 2 * M

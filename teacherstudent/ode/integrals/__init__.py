@@ -53,7 +53,6 @@ from .closed_form import (
     i3_tensor,
     i4_block,
     i4_block_packed,
-    i4_block_setup,
     i4_tensor,
     j2_matrix,
 )
@@ -68,7 +67,6 @@ __all__ = [
     "i3_tensor",
     "i4_block",
     "i4_block_packed",
-    "i4_block_setup",
     "i4_tensor",
     "j2_matrix",
     "I2",

@@ -45,8 +45,8 @@ from .. import kernel_cache
 # versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
 kernel_cache.drop_stale()
 
-__all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block",
-           "i4_block_packed", "i4_block_setup", "I2", "I3", "I4", "J2"]
+__all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block", "i4_block_packed",
+           "I2", "I3", "I4", "J2"]
 
 ERF = 0
 LINEAR = 1
@@ -157,7 +157,7 @@ def i3_tensor(C, na, nb, nc, act, out):
 
 
 @njit(cache=True, error_model="numpy")
-def i4_block_setup(C, a, b, nc, scratch):
+def _i4_block_setup(C, a, b, nc, scratch):
     """The per-block quantities of the ``(a, b)`` block of I4 (:func:`i4_block_packed`).
 
     Fills ``scratch[:nc] = x_a = C[a, :nc]``, ``scratch[nc:2nc] = x_b`` and
@@ -187,26 +187,12 @@ def i4_block_setup(C, a, b, nc, scratch):
     return lam4, _FOUR_PI2 / math.sqrt(lam4), bad
 
 
-@njit(cache=True, inline="always")
-def _i4_px(C, a, b, xa_c, xb_c):
-    """``P x_c``: ``x_c = (C_ac, C_bc)`` mapped by the adjugate of the ``(a, b)``
-    covariance."""
-    return (1.0 + C[b, b]) * xa_c - C[a, b] * xb_c, (1.0 + C[a, a]) * xb_c - C[a, b] * xa_c
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _i4_argument(lam4, c_cd, pa, pb, xa_d, xb_d, rc, rs_d):
-    """The arcsin argument of I4(a, b, c, d): ``Λ0(c, d) Λ1(c)^{-1/2} Λ1(d)^{-1/2}`` with
-    ``Λ0 = Λ4 C_cd − (P x_c)·x_d`` (``pa``, ``pb``: the two components of ``P x_c``)."""
-    return (lam4 * c_cd - (pa * xa_d + pb * xb_d)) * rc * rs_d
-
-
 @njit(cache=True, error_model="numpy")
-def i4_block_packed(C, a, b, nc, act, lam4, pref, scratch, out):
+def i4_block_packed(C, a, b, nc, act, scratch, out):
     """The upper triangle of the ``(a, b)`` block of I4, packed row by row: row ``c`` holds
     ``I4(a, b, c, d)`` for ``c ≤ d < nc`` at ``out[t_c + d − c]``, ``t_c = c·nc − c(c−1)/2``
-    (``nc(nc+1)/2`` floats), from :func:`i4_block_setup`'s ``lam4``, ``pref`` and
-    ``scratch``; returns the number of domain errors.
+    (``nc(nc+1)/2`` floats); ``scratch`` holds at least ``3·nc`` floats
+    (:func:`_i4_block_setup`). Returns the number of domain errors.
 
     The arcsin arguments ``Λ0(c, d) Λ1(c)^{-1/2} Λ1(d)^{-1/2}`` are written first, then the
     arcsin runs over the whole triangle in one long loop: the rows are short (1 to ``nc``),
@@ -219,25 +205,23 @@ def i4_block_packed(C, a, b, nc, act, lam4, pref, scratch, out):
                 out[t] = C[c, d]
                 t += 1
         return 0
+    lam4, pref, bad = _i4_block_setup(C, a, b, nc, scratch)
     xa = scratch[:nc]
     xb = scratch[nc : 2 * nc]
     rs = scratch[2 * nc : 3 * nc]
     t = 0
     for c in range(nc):
-        pa, pb = _i4_px(C, a, b, xa[c], xb[c])  # P x_c, reused for every d
+        # P x_c (the adjugate of the (a, b) covariance applied to x_c), reused for every d
+        pa = (1.0 + C[b, b]) * xa[c] - C[a, b] * xb[c]
+        pb = (1.0 + C[a, a]) * xb[c] - C[a, b] * xa[c]
         rc = rs[c]
-        # views from d = c on, indexed by j ≥ 0 from a range: no negative-index wraparound,
-        # so the loop vectorises
-        n = nc - c
-        Cc = C[c, c:nc]
-        xac = xa[c:nc]
-        xbc = xb[c:nc]
-        rsc = rs[c:nc]
-        o = out[t : t + n]
-        for j in range(n):
-            o[j] = _i4_argument(lam4, Cc[j], pa, pb, xac[j], xbc[j], rc, rsc[j])
-        t += n
-    bad = 0
+        # unsigned indices: no negative-index wraparound, so the loop vectorises (and no
+        # views, whose reference counts would cost more than a short row)
+        for j in range(nc - c):
+            d = np.uint64(c + j)
+            lam0 = lam4 * C[c, d] - (pa * xa[d] + pb * xb[d])
+            out[np.uint64(t + j)] = lam0 * rc * rs[d]
+        t += nc - c
     for i in range(t):
         x = out[i]
         bad += (x > 1.0 + _TOL) + (x < -1.0 - _TOL)
@@ -248,27 +232,20 @@ def i4_block_packed(C, a, b, nc, act, lam4, pref, scratch, out):
 @njit(cache=True, error_model="numpy")
 def i4_block(C, a, b, nc, act, out, scratch):
     """``out[c, d] = I4(a, b, c, d)`` for ``c, d < nc``: the ``(a, b)`` block of the I4
-    tensor (symmetric in ``(c, d)``; each distinct value computed once). ``scratch`` holds
-    at least ``3·nc`` floats (:func:`i4_block_setup`). Returns the number of domain errors.
-    Row by row, for the small blocks of the stored table (:func:`i4_tensor`); the η_J²/V
-    term at large K contracts the packed triangle of :func:`i4_block_packed` instead.
+    tensor (symmetric in ``(c, d)``; each distinct value computed once, by
+    :func:`i4_block_packed`). ``out`` is a contiguous ``(nc, nc)`` array and ``scratch``
+    holds at least ``3·nc`` floats. Returns the number of domain errors. For the stored
+    tables (:func:`i4_tensor`); the η_J²/V term of the drift contracts the packed triangle.
     """
-    if act == LINEAR:
-        for c in range(nc):
-            for d in range(nc):
-                out[c, d] = C[c, d]
-        return 0
-    lam4, pref, bad = i4_block_setup(C, a, b, nc, scratch)
-    xa = scratch[:nc]
-    xb = scratch[nc : 2 * nc]
-    rs = scratch[2 * nc : 3 * nc]
+    flat = out.reshape(nc * nc)
+    bad = i4_block_packed(C, a, b, nc, act, scratch, flat)
+    # unpack in place: row c moves up by c(c+1)/2, so going down from the last element
+    # never overwrites one still to be moved
+    for c in range(nc - 1, -1, -1):
+        tc = c * nc - c * (c - 1) // 2
+        for d in range(nc - 1, c - 1, -1):
+            flat[c * nc + d] = flat[tc + d - c]
     for c in range(nc):
-        pa, pb = _i4_px(C, a, b, xa[c], xb[c])
-        rc = rs[c]
-        for d in range(c, nc):
-            x = _i4_argument(lam4, C[c, d], pa, pb, xa[d], xb[d], rc, rs[d])
-            bad += (x > 1.0 + _TOL) + (x < -1.0 - _TOL)
-            out[c, d] = pref * _asin_select(x)
         for d in range(c + 1, nc):
             out[d, c] = out[c, d]
     return bad
