@@ -25,7 +25,7 @@ import numpy as np
 from bench_ode import _loop, best_of  # the drift loop and the timer of bench_ode.py
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sigmoid", "softplus", "gelu")
 ARM = {

@@ -1,24 +1,27 @@
 """The first second of ``teacherstudent ode`` (plain script: ``python benchmarks/bench_cli.py``).
 
 Prints, for the built-in default run (FO-ANIL, K = M = 3, α_max = 450), after one warm-up
-run that fills numba's on-disk kernel cache:
+run that fills numba's on-disk kernel cache, with the kernels the command takes (the module
+of ``teacherstudent compile`` when it is built and current, else numba's; ``--jit``: numba's
+always, ``TEACHERSTUDENT_AOT=0``):
 
 * the wall time of the command in fresh processes, with ``--no-plot`` and with its figure
   (median, min and max of ``--runs`` runs) and the peak resident memory of each
   (``os.wait4``: the child's own ``ru_maxrss``);
 * where the time goes, measured inside one fresh process that does what the command does:
   imports (``teacherstudent.cli`` and the modules the ``ode`` command needs), the kernel
-  load from the numba cache (the first :func:`teacherstudent.ode.integrate_table` minus the
-  second), the solve itself, the result's arrays, the netCDF write, and the figure (import
-  of the plotting package, the dataset it draws (the plain arrays; older code converted them
-  to xarray), drawing, writing the PNG);
+  load (the compiled module, or numba's cache: the first
+  :func:`teacherstudent.ode.integrate_table` minus the second), the solve itself, the
+  result's arrays, the netCDF write, and the figure (import of the plotting package, the
+  dataset it draws (the plain arrays; older code converted them to xarray), drawing,
+  writing the PNG);
 * the heaviest imports of the ``--no-plot`` path (``python -X importtime``, cumulative) and
   which heavy libraries it loads at all.
 
 Targets (issue 16): ``teacherstudent ode --no-plot`` ≤ 0.7 s warm, with its figure ≤ 1.5 s;
 peak RSS of the default run ≤ 200 MB. Timings on a shared machine are noisy: the load
 average is printed with them. Options: ``--runs N`` (default 7), ``--numba-cache-dir DIR``
-(a private kernel cache, e.g. while other processes edit the kernel sources).
+(a private kernel cache, e.g. while other processes edit the kernel sources), ``--jit``.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ t0 = t()
 table = integrate_table(load_config(None))
 second = t() - t0
 out["kernel_load"] = first - second
+out["kernels"] = table.attrs.get("ode_kernels", "jit")
 out["solve"] = float(table.attrs["wall_time_s"])
 out["dataset"] = second - out["solve"]
 t0 = t()
@@ -162,8 +166,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--numba-cache-dir", default=None)
+    ap.add_argument("--jit", action="store_true", help="numba's kernels, not the compiled module")
     opts = ap.parse_args()
     env = dict(os.environ)
+    if opts.jit:
+        env["TEACHERSTUDENT_AOT"] = "0"
     if opts.numba_cache_dir:
         env["NUMBA_CACHE_DIR"] = str(Path(opts.numba_cache_dir).absolute())
     env.pop("MPLBACKEND", None)
@@ -208,7 +215,7 @@ def main() -> None:
         )
     keys = [
         ("import", "imports (cli, config, dataset, ode)"),
-        ("kernel_load", "kernel load (numba cache)"),
+        ("kernel_load", "kernel load"),
         ("solve", "solve"),
         ("dataset", "dataset + errors"),
         ("netcdf", "netCDF write"),
@@ -222,6 +229,7 @@ def main() -> None:
         values = [p[key] for p in phases if key in p]
         if values:
             print(f"  {label:<38} {statistics.median(values) * 1e3:8.1f} ms")
+    print(f"  (kernels: {phases[-1]['kernels']})")
     print("\nheavy libraries loaded (last run):")
     for stage in ("loaded_before_run", "loaded_no_plot", "loaded_plot"):
         print(f"  {stage:<18} {', '.join(phases[-1][stage]) or 'none'}")

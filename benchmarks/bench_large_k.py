@@ -17,7 +17,8 @@ import numpy as np
 from numba import njit
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField, rhs
+from teacherstudent.ode.drift import rhs
+from teacherstudent.ode.field import VectorField
 
 SIZES = (3, 10, 20, 40)
 CASES = {

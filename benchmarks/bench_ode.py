@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField, rhs
+from teacherstudent.ode.drift import rhs
+from teacherstudent.ode.field import VectorField
 
 ARM = {
     "model": {"readout": "none"},
@@ -68,16 +69,21 @@ def compile_times():
         "ts.integrate(None, **{'run.alpha_max': 1.0}); print(time.perf_counter()-t)"
     )
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        # numba's kernels (the compiled module of `teacherstudent compile` switched off)
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, TEACHERSTUDENT_AOT="0")
         cold = float(subprocess.check_output([sys.executable, "-c", code], env=env))
         warm = float(subprocess.check_output([sys.executable, "-c", code], env=env))
-    return cold, warm
+        env["TEACHERSTUDENT_AOT"] = "1"
+        aot = float(subprocess.check_output([sys.executable, "-c", code], env=env))
+    return cold, warm, aot
 
 
 def main():
-    cold, warm = compile_times()
+    cold, warm, aot = compile_times()
     print(f"first integration, empty numba cache (compile): {cold:6.2f} s")
     print(f"first integration, cached kernels (load):       {warm:6.2f} s")
+    print(f"first integration, compiled module if built:    {aot:6.2f} s  "
+          "(`teacherstudent compile`; else as the line above)")
     print("\none drift evaluation (µs, best of 7):")
     rows = [
         ("arm K=M=3 both layers V=1", ARM),

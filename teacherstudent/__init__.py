@@ -77,7 +77,8 @@ def integrate(config: Any = None, **kwargs: Any):
     A run that diverges (an order parameter beyond ``run.blowup``, the field covariance
     losing positive definiteness, an integral leaving its domain) stops and keeps what it
     computed: ``ds.attrs["status"] < 0`` and ``ds.attrs["message"]`` says why and at which α.
-    The first call compiles the numba kernels (≈ 20–60 s) and caches them on disk.
+    The first call compiles the numba kernels (≈ 20–60 s) and caches them on disk
+    (``teacherstudent compile`` compiles the ODE solver ahead of time instead, once).
 
     Examples
     --------

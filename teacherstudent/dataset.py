@@ -56,10 +56,9 @@ def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> 
         ``python_version``, ``numpy_version``, ``numba_version``, ``wall_time_s``, ``created``
         and, with ``cfg``, ``config_toml`` and every setting.
     """
-    import numba
     import numpy
 
-    from .version import __version__
+    from .version import __version__, library_version
 
     attrs: dict[str, Any] = {
         "kind": kind,
@@ -68,7 +67,7 @@ def provenance(cfg: Mapping[str, Any] | None, kind: str, wall_time_s: float) -> 
         "code_sha256": code_fingerprint(),
         "python_version": platform.python_version(),
         "numpy_version": numpy.__version__,
-        "numba_version": numba.__version__,
+        "numba_version": library_version("numba"),
         "wall_time_s": float(wall_time_s),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -581,9 +581,9 @@ def _pool(n_jobs: int, workers: int):
         return None
     # fork inherits the loaded numba kernels; but once the simulation's or the large-K
     # drift's parallel (OpenMP) kernels may have run here, forking is unsafe: fresh workers.
-    from .ode import drift
+    from .ode import field
 
-    parallel = "teacherstudent.simulation.fastcpu" in sys.modules or drift.parallel_drift_built
+    parallel = "teacherstudent.simulation.fastcpu" in sys.modules or field.parallel_drift_built
     method = "forkserver" if parallel else "fork"
     try:
         ctx = mp.get_context(method)

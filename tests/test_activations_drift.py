@@ -35,6 +35,7 @@ from random_states import random_fields_and_heads
 from teacherstudent.config import ConfigError, load_config
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
+from teacherstudent.ode.field import VectorField  # noqa: E402
 
 ACTS = ("erf", "linear", "relu", "tanh", "sigmoid", "softplus", "gelu")
 PAIRS = [(a, a) for a in ACTS] + [("relu", "erf"), ("tanh", "erf")]  # (student, teacher)
@@ -242,7 +243,7 @@ def oracle(st, student, teacher, algorithm):
 
 def _check_oracle(seed, student, teacher, algorithm, rtol=1e-7):
     st = random_state(seed)
-    vf = drift.VectorField.from_config(config(st, student, teacher, algorithm))
+    vf = VectorField.from_config(config(st, student, teacher, algorithm))
     d = vf(st["Q"], st["R"], st["w"])
     ref = oracle(st, student, teacher, algorithm)
     scale = max(np.max(np.abs(ref[k])) for k in ref)
@@ -322,7 +323,7 @@ def _check_monte_carlo(seed, student, teacher, n_tasks=60_000):
     rng = np.random.default_rng(seed)
     for algorithm in ("arm", "fo-anil"):
         V = 1
-        d = drift.VectorField.from_config(config(st, student, teacher, algorithm, V))(
+        d = VectorField.from_config(config(st, student, teacher, algorithm, V))(
             st["Q"], st["R"], st["w"]
         )
         mc = monte_carlo(st, student, teacher, algorithm, V, n_tasks, rng)
@@ -334,7 +335,7 @@ def _check_monte_carlo(seed, student, teacher, n_tasks=60_000):
                 f"{np.max(z):.2f} SE\ndrift = {d[k]!r}\nMC = {mean!r}"
             )
     # anil: the exact-meta-gradient terms do not depend on V (theory/anil.md §4)
-    f = lambda alg, V: drift.VectorField.from_config(config(st, student, teacher, alg, V))(
+    f = lambda alg, V: VectorField.from_config(config(st, student, teacher, alg, V))(
         st["Q"], st["R"], st["w"]
     )
     a1, b1, ai, bi = f("anil", 1), f("fo-anil", 1), f("anil", "inf"), f("fo-anil", "inf")
@@ -378,7 +379,7 @@ def test_perfect_student_has_zero_drift(activation, algorithm):
                 "algorithm": {"name": algorithm, "val_size": V},
             }
         )
-        vf = drift.VectorField.from_config(cfg)
+        vf = VectorField.from_config(cfg)
         d = vf(T, T, ubar)
         for k in ("Q", "R", "w"):
             assert np.max(np.abs(d[k])) < 1e-9, (activation, algorithm, V, k, d[k])
@@ -397,26 +398,26 @@ def test_finite_p_takes_relu_and_refuses_exact_anil_for_relu_students():
         ("relu", "erf", "fo-anil"),
         ("erf", "relu", "anil"),
     ):
-        vf = drift.VectorField.from_config(
+        vf = VectorField.from_config(
             config(st, student, teacher, algorithm, train_size=10)
         )
         d = vf(st["Q"], st["R"], st["w"])
         assert all(np.all(np.isfinite(d[k])) for k in ("Q", "R", "w")), (student, teacher)
     with pytest.raises(ConfigError, match="model.activation = 'relu'.*anil.*erf and linear"):
-        drift.VectorField.from_config(config(st, "relu", "relu", "anil", train_size=10))
+        VectorField.from_config(config(st, "relu", "relu", "anil", train_size=10))
 
 
 def test_relu_with_a_quadrature_activation_refused():
     st = random_state(0)
     with pytest.raises(ConfigError, match="'tanh' with model.teacher_activation = 'relu'"):
-        drift.VectorField.from_config(config(st, "tanh", "relu", "arm"))
+        VectorField.from_config(config(st, "tanh", "relu", "arm"))
 
 
 def test_exact_anil_at_finite_p_refused_for_non_erf_students():
     st = random_state(0)
     st["s"] = 1
     with pytest.raises(ConfigError, match="model.activation = 'tanh'.*anil.*erf and linear"):
-        drift.VectorField.from_config(config(st, "tanh", "tanh", "anil", train_size=10))
+        VectorField.from_config(config(st, "tanh", "tanh", "anil", train_size=10))
 
 
 @pytest.mark.parametrize("key", ["model.activation", "model.teacher_activation"])
@@ -476,7 +477,7 @@ def test_head_drift_is_linear_and_unstable_above_the_adaptation_edge(activation)
                 "algorithm.eta_0": 0.7,
             },
         )
-        vf = drift.VectorField.from_config(cfg)
+        vf = VectorField.from_config(cfg)
         c = eta_w * vf.problem.s_K**2
         ref = -0.7 * vf.problem.s_K**2 * Phi @ (np.eye(K) - c * Phi) @ w
         np.testing.assert_allclose(vf(Q, R, w)["w"], ref, rtol=1e-10, atol=1e-13)

@@ -16,7 +16,7 @@ import pytest
 from scipy.optimize import fsolve
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 
 def _classic(K: int, **algorithm) -> dict:

@@ -15,7 +15,7 @@ and ``∂G/∂J_k = Σ_l (G_Q + G_Qᵀ)_kl J_l/N + Σ_n (G_R)_kn B_n/N`` (``G_R 
 
 (theory/equations.md §6, theory/anil.md).  ``G`` is written here from scratch in torch
 float64 (only I2 — no I3/I4 formula and nothing from the package), the derivatives come from
-autograd, and the result is compared with ``teacherstudent.ode.drift.VectorField``.
+autograd, and the result is compared with ``teacherstudent.ode.VectorField``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from random_states import random_fields_and_heads
 from teacherstudent.config import load_config
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
+from teacherstudent.ode.field import VectorField  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -211,7 +212,7 @@ def assert_close(actual, expected, name, rtol=RTOL, floor=1e-300):
 
 
 def _compare(case: Case, algorithm: str, **alg):
-    vf = drift.VectorField.from_config(case.config(algorithm, **alg))
+    vf = VectorField.from_config(case.config(algorithm, **alg))
     d = vf(case.Q, case.R, case.w)
     dQ, dR, dw, _ = oracle(case, algorithm, s=alg.get("inner_steps"), eta_w=alg.get("eta_w"))
     floor = 1e-3 * max(np.max(np.abs(x)) for x in (dQ, dR, dw))
@@ -233,8 +234,8 @@ def test_maml_aliases(alias, base):
     """maml / fo-maml have the anil / fo-anil ODE (spec §1.1)."""
     case = random_case(5)
     _compare(case, base)
-    a = drift.VectorField.from_config(case.config(alias))(case.Q, case.R, case.w)
-    b = drift.VectorField.from_config(case.config(base))(case.Q, case.R, case.w)
+    a = VectorField.from_config(case.config(alias))(case.Q, case.R, case.w)
+    b = VectorField.from_config(case.config(base))(case.Q, case.R, case.w)
     for k in ("Q", "R", "w"):
         np.testing.assert_array_equal(a[k], b[k])
 
@@ -244,7 +245,7 @@ def test_errors(seed):
     """eg, eg_pre, eg_opt against G; eg_opt ≤ eg, eg_pre (it is a minimum over heads)."""
     case = random_case(seed)
     for algorithm in ("arm", "fo-anil", "anil"):
-        e = drift.VectorField.from_config(case.config(algorithm)).errors(case.Q, case.R, case.w)
+        e = VectorField.from_config(case.config(algorithm)).errors(case.Q, case.R, case.w)
         o = oracle_errors(case, algorithm)
         for k in ("eg", "eg_pre", "eg_opt"):
             assert abs(e[k] - o[k]) <= RTOL * abs(o[k]), (algorithm, k, e[k], o[k])

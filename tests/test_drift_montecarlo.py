@@ -35,6 +35,7 @@ from scipy.special import erf
 from teacherstudent.config import load_config
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
+from teacherstudent.ode.field import VectorField  # noqa: E402
 
 N_SIGMA = 5.0
 N_TASKS = {1: 100_000, 2: 60_000, 5: 30_000}  # tasks per (state, V)
@@ -155,10 +156,10 @@ def _run_state(seed: int):
     rng = np.random.default_rng(seed)
     resolution = {}
     for algorithm in ("arm", "fo-anil"):
-        inf = drift.VectorField.from_config(config(st, algorithm, "inf"))(
+        inf = VectorField.from_config(config(st, algorithm, "inf"))(
             st["Q"], st["R"], st["w"])
         for V in V_VALUES:
-            vf = drift.VectorField.from_config(config(st, algorithm, V))(
+            vf = VectorField.from_config(config(st, algorithm, V))(
                 st["Q"], st["R"], st["w"])
             mc = monte_carlo(st, algorithm, V, N_TASKS[V], rng)
             for key in ("Q", "R", "w"):
@@ -193,7 +194,7 @@ def test_anil_finite_v_adds_the_fo_eta2_term(seed):
     anil(V) − fo-anil(V) = anil(∞) − fo-anil(∞), and dw has no V dependence."""
     st = random_state(seed)
     args = (st["Q"], st["R"], st["w"])
-    f = lambda alg, V: drift.VectorField.from_config(config(st, alg, V))(*args)
+    f = lambda alg, V: VectorField.from_config(config(st, alg, V))(*args)
     for V in (1, 3):
         a, b = f("anil", V), f("fo-anil", V)
         ai, bi = f("anil", "inf"), f("fo-anil", "inf")

@@ -15,7 +15,7 @@ import teacherstudent as ts
 from teacherstudent.cli import main
 from teacherstudent.config import ConfigError, load_config
 from teacherstudent.dataset import load
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 SHORT = {"run": {"alpha_max": 5.0, "n_save": 12}}
 

@@ -50,6 +50,7 @@ from random_states import random_fields_and_heads
 from teacherstudent.config import load_config
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
+from teacherstudent.ode.field import VectorField  # noqa: E402
 
 N_SIGMA = 5.0
 SHAPES = [(2, 3), (3, 2), (1, 2), (2, 2), (3, 3)]
@@ -86,7 +87,7 @@ def config(st: dict, algorithm: str, s: int, P, V) -> dict:
 
 
 def package_drift(st, algorithm, s, P, V):
-    vf = drift.VectorField.from_config(config(st, algorithm, s, P, V))
+    vf = VectorField.from_config(config(st, algorithm, s, P, V))
     return vf(st["Q"], st["R"], st["w"])
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from teacherstudent.config import load_config
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 THEORY = Path(__file__).resolve().parents[1] / "theory"
 

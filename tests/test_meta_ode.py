@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from teacherstudent import integrate, load_config
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 
 def _random_state(rng, K, M, T):

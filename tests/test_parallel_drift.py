@@ -27,7 +27,10 @@ from random_states import random_fields_and_heads
 from test_drift_montecarlo import N_SIGMA, _zscore, config, monte_carlo
 
 drift = pytest.importorskip("teacherstudent.ode.drift")
+from teacherstudent.ode.field import VectorField  # noqa: E402
+
 numba = pytest.importorskip("numba")
+from teacherstudent.ode import field, layout  # noqa: E402
 from teacherstudent.ode.integrals import (  # noqa: E402
     ERF,
     I3,
@@ -131,11 +134,11 @@ def test_block_contraction_matches_isserlis(with_S, act):
 def test_blockwise_eta2_term_matches_monte_carlo(algorithm):
     """At K = 12 (the blockwise path): drift(V = 1) − drift(∞) against the Monte Carlo of the
     η_J² part of N·ΔQ, within 5 SE; the term is resolved (many SE from zero)."""
-    assert drift._BLOCK_K <= 12
+    assert layout.BLOCK_K <= 12
     st = _state(3, 12, 3)
     args = (st["Q"], st["R"], st["w"])
-    inf = drift.VectorField.from_config(config(st, algorithm, "inf"))(*args)
-    fin = drift.VectorField.from_config(config(st, algorithm, 1))(*args)
+    inf = VectorField.from_config(config(st, algorithm, "inf"))(*args)
+    fin = VectorField.from_config(config(st, algorithm, 1))(*args)
     mc = monte_carlo(st, algorithm, 1, 40_000, np.random.default_rng(11))
     zs = _zscore(*mc["Q2"], fin["Q"] - inf["Q"])
     assert np.max(zs) < N_SIGMA, np.max(zs)
@@ -147,7 +150,7 @@ def test_thread_count_does_not_change_the_drift(K, V):
     n = numba.config.NUMBA_NUM_THREADS
     if n < 2:
         pytest.skip("one thread only")
-    vf = drift.VectorField.from_config(config(_state(K, K, 4), "fo-anil", V))
+    vf = VectorField.from_config(config(_state(K, K, 4), "fo-anil", V))
     y = vf.y0
     before = numba.get_num_threads()
     try:
@@ -167,14 +170,14 @@ def test_a_fresh_process_loads_the_cached_kernel():
     cases = [(3, "fo-anil"), (12, "arm")]
     here = []
     for K, alg in cases:
-        vf = drift.VectorField.from_config(config(_state(K, K, 2), alg, 1))
+        vf = VectorField.from_config(config(_state(K, K, 2), alg, 1))
         here.append(vf.rhs(vf.y0))
     code = (
         "import sys, numpy as np\n"
         "sys.path.insert(0, sys.argv[1])\n"
-        "from test_parallel_drift import _state, config, drift\n"
+        "from test_parallel_drift import _state, config, drift, VectorField\n"
         f"for K, alg in {cases!r}:\n"
-        "    vf = drift.VectorField.from_config(config(_state(K, K, 2), alg, 1))\n"
+        "    vf = VectorField.from_config(config(_state(K, K, 2), alg, 1))\n"
         "    sys.stdout.write(vf.rhs(vf.y0).tobytes().hex() + '\\n')\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)],
@@ -190,8 +193,8 @@ def test_process_pools_do_not_fork_after_a_parallel_drift():
     study pools start fresh workers (forkserver) instead of forking this process."""
     from teacherstudent import studies
 
-    drift.VectorField.from_config(config(_state(12, 12, 2), "fo-anil", 1))
-    assert drift.parallel_drift_built
+    VectorField.from_config(config(_state(12, 12, 2), "fo-anil", 1))
+    assert field.parallel_drift_built
     pool = studies._pool(8, 2)
     try:
         assert pool._mp_context.get_start_method() == "forkserver"

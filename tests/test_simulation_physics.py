@@ -1,7 +1,7 @@
 """Physics checks of the literal simulation against the theory.
 
 - the one-task update of the finite-N algorithm, averaged over many tasks from one state,
-  is ``(1/N)·drift`` of :class:`~teacherstudent.ode.drift.VectorField` — including the
+  is ``(1/N)·drift`` of :class:`~teacherstudent.ode.field.VectorField` — including the
   ``η_J²/V`` term (which needs ``x·x/N = 1``) and the exact-ANIL terms;
 - a short simulation at N = 500 follows the ODE (fast version of the finite-size study);
 - (slow) the deviation falls with N.
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from teacherstudent.config import build_problem, load_config
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 from teacherstudent.simulation import compare, simulate
 from teacherstudent.simulation.algorithms import Rates, draw_chunk, update
 from teacherstudent.simulation.model import Network, initial_weights, stacked_overlaps

@@ -7,7 +7,7 @@ import pytest
 
 from teacherstudent import integrate, load_config
 from teacherstudent.ode import SaveAt, Solver, solve
-from teacherstudent.ode.drift import VectorField
+from teacherstudent.ode.field import VectorField
 
 
 def _smooth_problem():

@@ -161,7 +161,9 @@ def test_numba_loaded_once_per_worker(small):
     """The plugin loads the kernels once per worker; no point compiles."""
     ds, before, after = small
     for addr, stats in before.items():
-        assert "ode" in stats["warm"] and stats["numba_overloads"] >= 1
+        assert "ode" in stats["warm"]
+        # the warm-up loaded numba's kernels, or ran the compiled module (no numba overloads)
+        assert stats["numba_overloads"] >= 1 or stats["ode_kernels"] == "ahead-of-time"
         assert after[addr]["numba_overloads"] == stats["numba_overloads"]  # no compilation
         assert after[addr]["warm_up_s"] == stats["warm_up_s"]  # warmed once, not per point
     assert sum(a["points"] - b["points"] for a, b in zip(after.values(), before.values(),

@@ -64,7 +64,7 @@ class StatusCodes(_Generated):
     """The status codes of ODE runs and sweep points, from the solver and the store."""
 
     def text(self) -> str:
-        from teacherstudent.ode.solvers import STATUS_MESSAGES
+        from teacherstudent.ode.solver_state import STATUS_MESSAGES
         from teacherstudent.sweep.store import STATUS_CODES
 
         lines = [".. list-table:: Status codes (``attrs['status']`` of a run, ``status`` of a "

@@ -512,7 +512,7 @@ def fixed_points(
     ('plateau', 'unspecialised', 'unstable')
     """
     cfg = _config(config, overrides)
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     vf = VectorField.from_config(cfg)
     ds = _trajectory(cfg) if dataset is None else dataset
@@ -806,7 +806,7 @@ def stability(
     (4.0, 13.6)
     """
     cfg = _config(config, overrides)
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     vf = VectorField.from_config(cfg)
     fixed = {"w": cfg["algorithm"]["eta_0"] == 0.0}
@@ -874,7 +874,7 @@ def continuation(
     list of FixedPoint
         One per value (``residual`` says whether Newton converged).
     """
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     out: list[FixedPoint] = []
     y = None
@@ -1039,7 +1039,7 @@ def predict_threshold(
     (13.6, 22.5)
     """
     cfg = _config(config, overrides)
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     thr = float(cfg["run"]["eg_threshold"] if threshold is None else threshold)
     if not thr > 0.0:

@@ -442,7 +442,7 @@ def saddle_sequence(
     [(), (0,), (0, 1)]
     """
     from ..ode import integrate
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     cfg = load_config(config, overrides or None)
     require_invariant_subspaces(cfg)
@@ -595,7 +595,7 @@ def predict_threshold_subspace(
     >>> round(tt.alpha_escape, 1), round(tt.alpha_threshold, 1)
     (13.5, 22.5)
     """
-    from ..ode.drift import VectorField
+    from ..ode.field import VectorField
 
     cfg = load_config(config, overrides or None)
     thr = float(cfg["run"]["eg_threshold"] if threshold is None else threshold)

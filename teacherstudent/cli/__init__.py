@@ -33,6 +33,7 @@ COMMANDS = {
     "stability": ("teacherstudent.cli.stability", "plateau fixed point, escape rate, predicted α*"),
     "reproduce": ("teacherstudent.cli.reproduce", "run the gallery studies of ./simulations"),
     "config": ("teacherstudent.cli.config", "print the defaults, write a template, explain a key"),
+    "compile": ("teacherstudent.cli.compile", "compile the ODE solver ahead of time (fast start)"),
 }
 
 

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..ode.solvers import INTERRUPTED
+    from ..ode.solver_state import INTERRUPTED
     from ..plotting import plt
     from ..plotting.compare import plot_compare
     from ..simulation.compare import compare, deviation_table

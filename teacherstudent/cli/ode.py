@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
     from ..dataset import load
     from ..interrupts import EXIT_INTERRUPTED
     from ..ode import extend, integrate_table
-    from ..ode.solvers import INTERRUPTED
+    from ..ode.solver_state import INTERRUPTED
     from ..outputs import check_output
     from .common import write_dataset, write_figure
 

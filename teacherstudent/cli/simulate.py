@@ -108,7 +108,7 @@ def interrupted(command: str, args: argparse.Namespace, ds, out: Path) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..ode.solvers import INTERRUPTED
+    from ..ode.solver_state import INTERRUPTED
     from ..simulation.runner import simulate
     from .common import write_dataset
 

@@ -63,8 +63,7 @@ the result is bit for bit that of the P = ∞ code.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+import os
 
 import numba
 import numpy as np
@@ -72,14 +71,10 @@ from numba import njit, prange
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import Problem, build_problem
 from .integrals import (
-    DEFAULT_QUADRATURE_ORDER,
     ERF,
-    activation_code,
     all_closed_form,
     f4_tensor_lambda_acts,
-    has_f4,
     i2_dcov,
     i2_diag_dcov,
     i2_matrix_acts,
@@ -88,32 +83,45 @@ from .integrals import (
     i4_block_packed,
     i4_tensor_acts,
     j2_matrix_acts,
-    quadrature_rule,
+)
+from .layout import (
+    ANIL,
+    ARM,
+    BLOCK_K,
+    P_ACT,
+    P_ACTS,
+    P_ALGO,
+    P_ETA_0,
+    P_ETA_J,
+    P_ETA_W,
+    P_FINITE_P,
+    P_FINITE_PT,
+    P_FINITE_V,
+    P_GAMMA,
+    P_INV_P,
+    P_INV_PT,
+    P_INV_V,
+    P_K,
+    P_L,
+    P_M,
+    P_NOISE,
+    P_NU0,
+    P_QUAD,
+    P_S,
+    P_SK,
+    P_SM,
 )
 
-__all__ = ["VectorField", "ALGORITHM_CODES", "rhs", "errors_kernel", "make_workspace"]
+__all__ = ["rhs", "errors_kernel", "make_workspace", "field_covariance", "cholesky"]
 
 # rhs links the parallel kernel _eta2_blocks. A cached caller of a parallel kernel can only be
 # loaded once numba's threading layer runs (otherwise the load segfaults, numba issue 8578);
 # get_num_threads() starts it (tens of ms, once per process, before any kernel is loaded).
 numba.get_num_threads()
-# Whether this process has built a drift that may run the parallel kernel (OpenMP): forking
-# after such a run is unsafe, so process pools then start fresh workers (studies._pool).
-parallel_drift_built = False
-
-ARM, FO_ANIL, ANIL = 0, 1, 2
-ALGORITHM_CODES = {"arm": ARM, "fo-anil": FO_ANIL, "anil": ANIL, "maml": ANIL, "fo-maml": FO_ANIL}
-
-# Layout of the integer and float parameter vectors passed to the kernels.
-P_K, P_M, P_ALGO, P_ACT, P_S, P_L, P_NU0, P_FINITE_V, P_FINITE_P, P_FINITE_PT = range(10)
-P_ETA_J, P_ETA_W, P_ETA_0, P_INV_V, P_NOISE, P_SK, P_SM, P_GAMMA, P_INV_P, P_INV_PT = range(10)
-# Activations: pi[P_ACTS:P_ACTS + L] is the activation code of each field (student fields the
-# student's, teacher fields the teacher's; pi[P_ACT] is the student's), pf[P_QUAD:] the
-# quadrature rule (nodes, then weights) of the quadrature activations. Kept at the end of
-# the parameter vectors so that the kernels' argument list stays as it is; the hot kernel
-# reads copies made once in the workspace (no array views made per evaluation).
-P_ACTS = 10
-P_QUAD = 10
+# The ahead-of-time build (ode.aot) compiles these kernels into an extension module, which
+# cannot link numba's threading layer: there the parallel loops run as plain loops (the same
+# numbers, the sums do not depend on the thread count), in the build's own numba cache.
+PARALLEL = os.environ.get("TEACHERSTUDENT_SERIAL_KERNELS") != "1"
 # scratch floats of the F4 table kernel beyond the n² correlations (its batch buffers are
 # 10·1024 + 7·256 floats; fourpoint.f4_scratch_size): a margin against a change of size
 _F4_SCRATCH = 32768
@@ -1081,15 +1089,14 @@ def _call_finite_p_rhs(typingctx, y, pi, pf, T, ubar, Su, dy, buf):
 # I4(k, l, ·, ·) contracted as its packed triangle is made (_eta2_pair): no K²F² table. At
 # large K these pairs and the rows I3(k, ·, ·) are spread over the cores. Each row or pair is
 # one sequential computation, so the result does not depend on the number of threads (bit for
-# bit; tests/test_parallel_drift.py).
-_BLOCK_K = 12  # from this K on (all fields erf/linear), in parallel; below, one thread
+# bit; tests/test_parallel_drift.py). From K = BLOCK_K on (layout.py), in parallel.
 
 
 @njit(cache=True)
 def _blockwise(K, F, acts):
     """Whether the drift takes the large-K path: I3 row by row (:func:`_first_order_rows`)
     and the η_J²/V term block by block (:func:`_eta2_blocks`), both in parallel."""
-    return K >= _BLOCK_K and all_closed_form(acts, F)
+    return K >= BLOCK_K and all_closed_form(acts, F)
 
 
 # The Isserlis contraction of one block Xb = I4(k, l, ·, ·) (symmetric in its two indices):
@@ -1197,7 +1204,7 @@ def _m2_i3(I3k, cbar, S, k, K, M, F, nu0, Gk, Rk):
         Gk[l] = acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=PARALLEL)
 def _first_order_rows(C, K, M, L, F, nu0, act, cbar, S, I3t, G, dR):
     """The rows ``I3(k, ·, ·)`` (closed-form activation ``act``) and their :func:`_m2_i3`
     contractions, the rows ``k < K`` in parallel; returns the number of domain errors."""
@@ -1208,7 +1215,7 @@ def _first_order_rows(C, K, M, L, F, nu0, act, cbar, S, I3t, G, dR):
     return errs.sum()
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=PARALLEL)
 def _eta2_blocks(C, K, F, act, cbar, S, has_S, out):
     """``out[k, l] = Σ_ij M4_klij I4(k,l,i,j)`` for ``k ≤ l`` (closed-form activation
     ``act``), one block per pair (:func:`_eta2_pair`), the pairs in parallel; returns the
@@ -1440,6 +1447,27 @@ def rhs(y, pi, pf, T, ubar, Su, dy, ws):
 
 
 @njit(cache=True)
+def cholesky(A, n):
+    """Cholesky factor of ``A[:n, :n]`` in place (lower triangle ``L``, ``A = LLᵀ``; the
+    upper triangle is left as it was); False, stopping there, if ``A`` is not positive
+    definite."""
+    for j in range(n):
+        s = A[j, j]
+        for q in range(j):
+            s -= A[j, q] * A[j, q]
+        if s <= 0.0:
+            return False
+        d = math.sqrt(s)
+        A[j, j] = d
+        for i in range(j + 1, n):
+            s = A[i, j]
+            for q in range(j):
+                s -= A[i, q] * A[j, q]
+            A[i, j] = s / d
+    return True
+
+
+@njit(cache=True)
 def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     """``out = (eg, eg_pre, eg_opt)``: errors on a fresh task (label noise included).
 
@@ -1491,186 +1519,27 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
         out[0] += 0.5 * acc
     if not full:
         return bad
-    Phi = I2m[:K, :K].copy()
-    Psi = I2m[:K, K:F].copy()
-    Xi = I2m[K:F, K:F] - Psi.T @ np.linalg.solve(Phi, Psi)
+    # Ξ = Θ − ΨᵀΦ⁻¹Ψ as Θ − ZᵀZ with Φ = LLᵀ, Z = L⁻¹Ψ: plain loops, no LAPACK call (which
+    # would make the ahead-of-time module import scipy for it)
+    Lc = I2m[:K, :K].copy()
+    if not cholesky(Lc, K):  # Φ singular (identical students): no optimal head defined
+        out[2] = math.nan
+        return bad
+    Z = I2m[:K, K:F].copy()
+    for n in range(M):  # forward substitution, one column of Ψ at a time
+        for j in range(K):
+            z = Z[j, n]
+            for q in range(j):
+                z -= Lc[j, q] * Z[q, n]
+            Z[j, n] = z / Lc[j, j]
     acc = 0.0
     for n in range(M):
         for m in range(M):
-            acc += Xi[n, m] * (ubar[n] * ubar[m] + Su[n, m])
+            xi = I2m[K + n, K + m]
+            for j in range(K):
+                xi -= Z[j, n] * Z[j, m]
+            acc += xi * (ubar[n] * ubar[m] + Su[n, m])
     out[2] = 0.5 * sM * sM * acc + 0.5 * noise2
     return bad
 
 
-# --------------------------------------------------------------------------- Python API
-def _check_activations(algorithm: str, student: str, teacher: str, P: float, P_test) -> None:
-    """Refuse the activation combinations the drift does not provide (ConfigError)."""
-    from ..config import ConfigError
-
-    pair = {student, teacher}
-    if "relu" in pair and not pair <= {"relu", "erf", "linear"}:
-        raise ConfigError(
-            f"model.activation = {student!r} with model.teacher_activation = {teacher!r}: "
-            "relu combines with erf, linear or relu only (its integrals are exact orthant "
-            "reductions; a smooth quadrature activation beside it is not implemented)"
-        )
-    for key, name in (("model.activation", student), ("model.teacher_activation", teacher)):
-        code = activation_code(name)  # unknown names: validated before, ValueError here
-        for size_key, size in (("algorithm.train_size", P), ("algorithm.test_size", P_test)):
-            if size != math.inf and not has_f4(code):
-                raise ConfigError(
-                    f"{key} = {name!r} with {size_key} = {size}: the finite-P theory needs "
-                    f"the four-point function F4 = E[g g g g], which is not available for "
-                    f"{name} (finite P works with the activations that have it; "
-                    f'{size_key} = "inf" works with every activation)'
-                )
-    if P != math.inf and ALGORITHM_CODES[algorithm] == ANIL and student not in ("erf", "linear"):
-        raise ConfigError(
-            f"model.activation = {student!r} with algorithm.name = {algorithm!r} at "
-            f"algorithm.train_size = {P}: the exact-ANIL few-shot drift differentiates F4 "
-            "with respect to the students' variances, derived for erf and linear students "
-            "only (fo-anil/fo-maml take every activation with F4 at finite P; "
-            'train_size = "inf" takes every activation)'
-        )
-
-
-@dataclass(frozen=True)
-class VectorField:
-    """The ODE right-hand side for one configuration (numbers packed for the kernels).
-
-    ``vf(Q, R, w)`` returns ``{"Q": dQ/dα, "R": dR/dα, "w": dw/dα}``;
-    ``vf.errors(Q, R, w)`` returns ``{"eg", "eg_pre", "eg_opt"}``.
-    """
-
-    problem: Problem
-    algorithm: str
-    pi: np.ndarray
-    pf: np.ndarray
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> VectorField:
-        from ..config import ConfigError
-
-        prob = build_problem(cfg)
-        alg = cfg["algorithm"]
-        P = alg["train_size"]
-        P_test = alg.get("test_size")
-        P_test = P if P_test is None else P_test
-        inner = 0 if alg["name"] == "arm" else alg["inner_steps"]
-        if P != math.inf and inner > 1 and ALGORITHM_CODES[alg["name"]] == ANIL:
-            raise ConfigError(
-                f"algorithm.train_size: exact ANIL ({alg['name']}) at finite P = {P} is "
-                f"derived for inner_steps = 1; inner_steps = {inner} needs the derivative of "
-                "the O(1/P) head moments through the s steps, which is not implemented "
-                "(fo-anil/fo-maml take any inner_steps; train_size = \"inf\" any algorithm)"
-            )
-        model = cfg["model"]
-        student = model["activation"]
-        teacher = model.get("teacher_activation") or student
-        order = model.get("quadrature_order", DEFAULT_QUADRATURE_ORDER)
-        _check_activations(alg["name"], student, teacher, P, P_test)
-        K, M = prob.K, prob.M
-        two_fields = prob.gamma < 1.0
-        L = K + 2 * M if two_fields else K + M
-        nu0 = K + M if two_fields else K
-        V = alg["val_size"]
-        pi = np.array(
-            [
-                K,
-                M,
-                ALGORITHM_CODES[alg["name"]],
-                activation_code(student),
-                alg["inner_steps"],
-                L,
-                nu0,
-                int(V != math.inf),
-                int(P != math.inf),
-                int(P_test != math.inf),
-            ]
-            + [activation_code(student)] * K
-            + [activation_code(teacher)] * (L - K),
-            dtype=np.int64,
-        )
-        pf = np.array(
-            [
-                alg["eta_J"],
-                alg["eta_w"],
-                alg["eta_0"],
-                0.0 if V == math.inf else 1.0 / V,
-                prob.noise,
-                prob.s_K,
-                prob.s_M,
-                prob.gamma,
-                0.0 if P == math.inf else 1.0 / P,
-                0.0 if P_test == math.inf else 1.0 / P_test,
-            ],
-            dtype=np.float64,
-        )
-        pf = np.concatenate([pf, quadrature_rule(order).ravel()])
-        if K >= _BLOCK_K:
-            global parallel_drift_built
-            parallel_drift_built = True
-        return cls(problem=prob, algorithm=alg["name"], pi=pi, pf=pf)
-
-    # ---- packing -------------------------------------------------------------------
-    @property
-    def size(self) -> int:
-        K, M = self.problem.K, self.problem.M
-        return K * K + K * M + K
-
-    def pack(self, Q, R, w) -> np.ndarray:
-        return np.concatenate(
-            [np.ravel(np.asarray(Q, float)), np.ravel(np.asarray(R, float)), np.asarray(w, float)]
-        )
-
-    def unpack(self, y):
-        K, M = self.problem.K, self.problem.M
-        y = np.asarray(y)
-        lead = y.shape[:-1]
-        Q = y[..., : K * K].reshape(*lead, K, K)
-        R = y[..., K * K : K * K + K * M].reshape(*lead, K, M)
-        w = y[..., K * K + K * M :]
-        return Q, R, w
-
-    @property
-    def y0(self) -> np.ndarray:
-        p = self.problem
-        return self.pack(p.Q0, p.R0, p.w0)
-
-    @property
-    def args(self) -> tuple:
-        """The kernel arguments after ``y``: ``(pi, pf, T, ubar, Su)``."""
-        p = self.problem
-        return (self.pi, self.pf, p.T, p.u_mean, p.u_cov)
-
-    # ---- evaluation ----------------------------------------------------------------
-    def workspace(self) -> tuple:
-        """Scratch arrays for the :func:`rhs` kernel."""
-        return make_workspace(self.pi, self.pf)
-
-    def rhs(self, y) -> np.ndarray:
-        dy = np.empty(self.size)
-        rhs(np.ascontiguousarray(y, dtype=np.float64), *self.args, dy, self.workspace())
-        return dy
-
-    def __call__(self, Q, R, w) -> dict[str, np.ndarray]:
-        dQ, dR, dw = self.unpack(self.rhs(self.pack(Q, R, w)))
-        return {"Q": dQ, "R": dR, "w": dw}
-
-    def errors(self, Q, R, w) -> dict[str, float]:
-        out = np.empty(3)
-        errors_kernel(self.pack(Q, R, w), *self.args, out, True)
-        return {"eg": float(out[0]), "eg_pre": float(out[1]), "eg_opt": float(out[2])}
-
-    def errors_along(self, ys: np.ndarray) -> np.ndarray:
-        """Errors ``(n, 3)`` for a stack of states ``(n, size)`` (NaN states give NaN)."""
-        out = np.full((len(ys), 3), np.nan)
-        buf = np.empty(3)
-        for i, y in enumerate(ys):
-            if np.all(np.isfinite(y)):
-                try:
-                    errors_kernel(np.ascontiguousarray(y), *self.args, buf, True)
-                    out[i] = buf
-                except Exception:  # singular Φ after divergence: leave NaN
-                    pass
-        return out

@@ -1,10 +1,11 @@
 """Integrating the order-parameter ODEs: vector field → solver → saved dataset.
 
-The three pieces are separate objects (as in diffrax): :class:`~teacherstudent.drift.VectorField`
-(the physics), :class:`Solver` (the numerical method and its tolerances) and :class:`SaveAt`
-(the α grid at which the state is stored exactly). :func:`solve` combines them into a
-:class:`Solution`; :func:`integrate` goes from a configuration to an :class:`xarray.Dataset`
-with the variables and attributes listed on the *Outputs* page of the documentation.
+The three pieces are separate objects (as in diffrax):
+:class:`~teacherstudent.ode.field.VectorField` (the physics), :class:`Solver` (the
+numerical method and its tolerances) and :class:`SaveAt` (the α grid at which the state is
+stored exactly). :func:`solve` combines them into a :class:`Solution`; :func:`integrate` goes
+from a configuration to an :class:`xarray.Dataset` with the variables and attributes listed
+on the *Outputs* page of the documentation.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import tomllib
 from .. import resources
 from ..config import Config, ConfigError, load_config
 from ..dataset import Table, load, provenance
-from . import solvers as S
-from .drift import VectorField
-from .solvers import METHODS, STATUS_MESSAGES, SUCCESS, integrate_kernel
+from . import solver_state as S
+from .aot import Kernels, kernels
+from .field import VectorField
+from .solver_state import METHODS, STATUS_MESSAGES, SUCCESS
 
 if TYPE_CHECKING:  # xarray is imported when a dataset is built (not by `teacherstudent ode`)
     import xarray as xr
@@ -82,7 +84,7 @@ class Solution:
 
     alpha: np.ndarray  # saved α (only those reached)
     y: np.ndarray  # (len(alpha), size) saved states
-    status: int  # 0 success; < 0 divergence or stop (see solvers.STATUS_MESSAGES)
+    status: int  # 0 success; < 0 divergence or stop (see solver_state.STATUS_MESSAGES)
     message: str
     alpha_reached: float
     y_last: np.ndarray  # state at alpha_reached
@@ -91,6 +93,7 @@ class Solution:
     n_rejected: int
     alpha_event: float  # first α with eg <= eg_threshold (NaN if none / not requested)
     wall_time_s: float
+    kernels: str = "jit"  # "ahead-of-time" (the compiled module of .aot) or "jit": same numbers
 
     @property
     def success(self) -> bool:
@@ -141,7 +144,8 @@ def solve(
     if solver.method not in METHODS:
         raise ConfigError(f"run.solver must be one of {', '.join(METHODS)}, got {solver.method!r}")
     y0 = vf.y0 if y0 is None else np.ascontiguousarray(y0, dtype=np.float64)
-    _warm_up(vf, y0)
+    kern = kernels(vf.problem.K)
+    _warm_up(vf, y0, kern)
     t_save = np.ascontiguousarray(saveat.alpha - alpha0, dtype=np.float64)
     ys = np.full((t_save.size, y0.size), np.nan)
     y = y0.copy()
@@ -155,7 +159,7 @@ def solve(
     try:
         while st[S.S_STATUS] == S.PAUSED:
             c0 = time.perf_counter()
-            integrate_kernel(*args, budget)
+            kern.integrate(*args, budget)
             took = time.perf_counter() - c0
             # aim at calls of ~0.1 s: prompt Ctrl-C, negligible overhead
             budget = int(min(max(budget * 0.1 / max(took, 1e-6), 64), 1 << 30))
@@ -182,10 +186,11 @@ def solve(
         n_rejected=int(st[S.S_NREJ]),
         alpha_event=float(st[S.S_TEVENT]) + alpha0,
         wall_time_s=wall,
+        kernels=kern.kind,
     )
 
 
-_WARM = False
+_WARM: set[str] = set()  # the kinds of kernels loaded in this process
 
 
 def prepare(config: Any = None) -> None:
@@ -209,20 +214,19 @@ def prepare(config: Any = None) -> None:
     cfg = config if _is_resolved(config) else load_config(config)
     check_size(cfg)
     vf = VectorField.from_config(cfg)
-    _warm_up(vf, vf.y0)
+    _warm_up(vf, vf.y0, kernels(vf.problem.K))
 
 
-def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
-    """Load (or compile) the jitted kernels once per process, outside the timed region."""
-    global _WARM
-    if _WARM:
+def _warm_up(vf: VectorField, y0: np.ndarray, kern: Kernels) -> None:
+    """Load (or compile) the kernels once per process, outside the timed region."""
+    if kern.kind in _WARM:
         return
     tiny = np.array([0.0, 1e-12])
     for method in METHODS.values():
-        integrate_kernel(method, y0.copy(), *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0, 1e300,
-                         1.0, np.empty((2, y0.size)), S.new_state(), np.empty_like(y0), 10)
+        kern.integrate(method, y0.copy(), *vf.args, tiny, 1e-12, 1e-3, 1e-3, 10, 0.0, 1e300,
+                       1.0, np.empty((2, y0.size)), S.new_state(), np.empty_like(y0), 10)
     vf.errors_along(y0[None, :])
-    _WARM = True
+    _WARM.add(kern.kind)
 
 
 def to_dataset(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None) -> xr.Dataset:
@@ -280,6 +284,7 @@ def to_table(vf: VectorField, sol: Solution, cfg: dict[str, Any] | None = None) 
             "n_accepted": sol.n_accepted,
             "n_rejected": sol.n_rejected,
             "alpha_threshold": sol.alpha_event,
+            "ode_kernels": sol.kernels,
         }
     )
     return table

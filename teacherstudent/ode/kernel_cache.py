@@ -19,11 +19,15 @@ from pathlib import Path
 from ..fingerprint import ROOT, sources_sha256
 
 KERNEL_SOURCES = (
+    "ode/layout.py",
+    "ode/solver_state.py",
+    "ode/integrals/codes.py",
     "ode/integrals/closed_form.py",
     "ode/integrals/fourpoint.py",
     "ode/integrals/backend.py",
     "ode/drift.py",
     "ode/solvers.py",
+    "simulation/activations.py",
     "simulation/fastcpu.py",
 )
 STAMP = "teacherstudent-kernels.sha256"

@@ -16,7 +16,7 @@ the solver checks for divergence: non-finite state, an integral outside its doma
 there is kept. An optional event records the first α at which the meta-generalisation
 error falls below a threshold (linear interpolation between accepted steps).
 
-The vector field is :func:`teacherstudent.drift.rhs` (numba cannot cache functions that take
+The vector field is :func:`teacherstudent.ode.drift.rhs` (numba cannot cache functions that take
 other jitted functions as arguments, so the kernel is bound here, once).
 """
 
@@ -32,49 +32,40 @@ from .drift import (
     P_K,
     P_L,
     P_M,
+    cholesky,
     errors_kernel,
     field_covariance,
     make_workspace,
     rhs,
 )
+from .solver_state import (  # noqa: F401 - re-exported: the kernels' constants
+    DIVERGED_BLOWUP,
+    DIVERGED_DOMAIN,
+    DIVERGED_NONFINITE,
+    DIVERGED_NOT_PD,
+    INTERRUPTED,
+    MAX_STEPS,
+    METHODS,
+    PAUSED,
+    S_EGPREV,
+    S_H,
+    S_ISAVE,
+    S_NACC,
+    S_NFEV,
+    S_NREJ,
+    S_STARTED,
+    S_STATUS,
+    S_T,
+    S_TEVENT,
+    STATE_SIZE,
+    STATUS_MESSAGES,
+    STEP_TOO_SMALL,
+    SUCCESS,
+    new_state,
+)
 
 __all__ = ["METHODS", "STATUS_MESSAGES", "integrate_kernel", "new_state", "PAUSED", "INTERRUPTED",
            "SUCCESS"]
-
-METHODS = {"euler": 0, "rk4": 1, "dopri5": 2}
-
-SUCCESS = 0
-DIVERGED_NONFINITE = -1
-DIVERGED_DOMAIN = -2
-DIVERGED_NOT_PD = -3
-MAX_STEPS = -4
-STEP_TOO_SMALL = -5
-DIVERGED_BLOWUP = -6
-INTERRUPTED = -7
-PAUSED = 1  # the step budget of one call is used up; call again to continue
-
-STATUS_MESSAGES = {
-    SUCCESS: "reached alpha_max",
-    DIVERGED_NONFINITE: "diverged: the state became non-finite",
-    DIVERGED_DOMAIN: "diverged: an integral left its domain (|arcsin argument| > 1 or Λ <= 0)",
-    DIVERGED_NOT_PD: "diverged: the field covariance C lost positive definiteness",
-    MAX_STEPS: "stopped: run.max_steps reached",
-    STEP_TOO_SMALL: "stopped: the adaptive step size underflowed (stiff or singular dynamics)",
-    DIVERGED_BLOWUP: "diverged: an order parameter exceeded run.blowup in magnitude",
-    INTERRUPTED: "interrupted (Ctrl-C)",
-}
-
-# Layout of the solver state carried between calls (see new_state).
-S_T, S_H, S_ISAVE, S_NFEV, S_NACC, S_NREJ, S_TEVENT, S_EGPREV, S_STARTED, S_STATUS = range(10)
-STATE_SIZE = 10
-
-
-def new_state() -> np.ndarray:
-    """A fresh solver state for :func:`integrate_kernel` (α = 0, nothing computed yet)."""
-    st = np.zeros(STATE_SIZE)
-    st[S_TEVENT] = np.nan
-    st[S_STATUS] = PAUSED
-    return st
 
 
 _PD_EVERY = 16  # fixed-step methods: steps between positive-definiteness checks
@@ -113,20 +104,7 @@ def _is_pd(y, pi, pf, T, C, psd_tol):
         scale = max(scale, C[j, j])
     for j in range(L):
         C[j, j] += psd_tol * scale
-    for j in range(L):
-        s = C[j, j]
-        for q in range(j):
-            s -= C[j, q] * C[j, q]
-        if s <= 0.0:
-            return False
-        d = math.sqrt(s)
-        C[j, j] = d
-        for i in range(j + 1, L):
-            s = C[i, j]
-            for q in range(j):
-                s -= C[i, q] * C[j, q]
-            C[i, j] = s / d
-    return True
+    return cholesky(C, L)
 
 
 @njit(cache=True)
@@ -180,7 +158,9 @@ def integrate_kernel(
     nfev = int(st[S_NFEV])
     n_acc = int(st[S_NACC])
     n_rej = int(st[S_NREJ])
-    status = SUCCESS
+    # one integer type for every status assignment: numba's ahead-of-time compiler (ode.aot)
+    # does not unify distinct integer literals as the JIT does
+    status = np.int64(SUCCESS)
     t_event = st[S_TEVENT]
     eg_prev = st[S_EGPREV]
     h_prop = st[S_H]
@@ -196,7 +176,7 @@ def integrate_kernel(
         bad = rhs(y, pi, pf, T, ubar, Su, k1, ws)
         nfev += 1
         if bad > 0:
-            status = DIVERGED_DOMAIN
+            status = np.int64(DIVERGED_DOMAIN)
             _store(st, t, h_prop, i_save, nfev, n_acc, n_rej, t_event, eg_prev, status)
             return status
         # initial adaptive step: Hairer's heuristic, simplified
@@ -225,10 +205,10 @@ def integrate_kernel(
     attempts = 0
     while t < t_end:
         if n_acc >= max_steps:
-            status = MAX_STEPS
+            status = np.int64(MAX_STEPS)
             break
         if attempts >= step_budget:
-            status = PAUSED
+            status = np.int64(PAUSED)
             break
         attempts += 1
         t_next = t_save[i_save]
@@ -249,7 +229,7 @@ def integrate_kernel(
             bad += rhs(yt, pi, pf, T, ubar, Su, k4, ws)
             nfev += 3
             if bad > 0:
-                status = DIVERGED_DOMAIN
+                status = np.int64(DIVERGED_DOMAIN)
                 break
             for j in range(n):
                 ynew[j] = y[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
@@ -298,7 +278,7 @@ def integrate_kernel(
                 n_rej += 1
                 h_prop = 0.25 * h
                 if h_prop < 1e-14 * max(1.0, t):
-                    status = DIVERGED_DOMAIN if bad > 0 else DIVERGED_NONFINITE
+                    status = np.int64(DIVERGED_DOMAIN if bad > 0 else DIVERGED_NONFINITE)
                     break
                 continue
             fac = 0.9 * err ** (-0.2) if err > 0.0 else 5.0
@@ -307,7 +287,7 @@ def integrate_kernel(
                 n_rej += 1
                 h_prop = h * min(1.0, fac)
                 if h_prop < 1e-14 * max(1.0, t):
-                    status = STEP_TOO_SMALL
+                    status = np.int64(STEP_TOO_SMALL)
                     break
                 continue
             if not last_to_save or h * fac > h_prop:
@@ -321,17 +301,17 @@ def integrate_kernel(
             elif abs(ynew[j]) > blowup:
                 big = True
         if not finite:
-            status = DIVERGED_NONFINITE
+            status = np.int64(DIVERGED_NONFINITE)
             break
         if big:
-            status = DIVERGED_BLOWUP
+            status = np.int64(DIVERGED_BLOWUP)
             break
         # The Cholesky test costs ~5% of an Euler step: fixed-step methods run it every
         # _PD_EVERY steps and on every save point (adaptive steps are 6 evaluations: always).
         if (method == 2 or n_acc % _PD_EVERY == 0 or last_to_save) and not _is_pd(
             ynew, pi, pf, T, Cw, psd_tol
         ):
-            status = DIVERGED_NOT_PD
+            status = np.int64(DIVERGED_NOT_PD)
             break
         t_new = t_next if last_to_save else t + h
         if method == 2:
@@ -341,7 +321,7 @@ def integrate_kernel(
             bad = rhs(ynew, pi, pf, T, ubar, Su, k1, ws)
             nfev += 1
             if bad > 0:
-                status = DIVERGED_DOMAIN
+                status = np.int64(DIVERGED_DOMAIN)
                 break
         for j in range(n):
             y[j] = ynew[j]

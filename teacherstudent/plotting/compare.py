@@ -23,8 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from scipy.optimize import linear_sum_assignment
 
+from ..analysis import best_assignment
 from .style import (
     ALPHA_LABEL,
     EG_LABEL,
@@ -62,7 +62,7 @@ def matched_units(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if finite.size == 0:
         return student, sign
     last = R[finite[-1]]
-    rows, cols = linear_sum_assignment(-np.abs(last))
+    rows, cols = best_assignment(np.abs(last))
     for k, n in zip(rows, cols, strict=True):
         student[n] = k
         sign[n] = np.sign(last[k, n] or 1.0)

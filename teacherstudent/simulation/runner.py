@@ -21,7 +21,7 @@ PCG64), see :mod:`~teacherstudent.simulation.rng`.
 taken after ``round(α N)`` tasks): the measured overlaps ``Q = JJᵀ/N``, ``R = JBᵀ/N``
 (``B`` the meta-teacher), the head initialisation ``w`` and, once, ``T = BBᵀ/N``; from them
 the closed-form errors (``eg``, ``eg_pre``, ``eg_opt`` of
-:meth:`~teacherstudent.drift.VectorField.errors`, evaluated with the measured ``T``).
+:meth:`~teacherstudent.ode.field.VectorField.errors`, evaluated with the measured ``T``).
 
 With a finite training set (``train_size = P``) the adaptation is random, so ``eg`` is
 estimated instead on fresh tasks (``simulation.test_tasks``, 256 when 0): per task, ``P``
@@ -56,7 +56,7 @@ from ..config import ConfigError, build_problem, load_config, to_toml
 from ..dataset import provenance
 from ..interrupts import deferred_interrupt
 from ..ode import SaveAt, VectorField
-from ..ode.solvers import INTERRUPTED
+from ..ode.solver_state import INTERRUPTED
 from ..validation import device as device_name
 from ..validation import is_integer, is_number
 from .algorithms import (

@@ -30,7 +30,7 @@ __all__ = ["ERROR", "Layout", "run_chunk", "run_point", "warm_up", "WarmUp", "wo
 ERROR = -100
 
 # Per-process bookkeeping (one Dask worker = one process with one thread).
-_STATS: dict[str, Any] = {"points": 0, "warm_up_s": math.nan, "warm": set()}
+_STATS: dict[str, Any] = {"points": 0, "warm_up_s": math.nan, "warm": set(), "ode_kernels": None}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def warm_up(kind: str) -> dict[str, Any]:
         from ..config import load_config
         from ..ode import integrate
 
-        integrate(load_config(None, {"run.alpha_max": 1.0, "run.n_save": 3}))
+        ds = integrate(load_config(None, {"run.alpha_max": 1.0, "run.n_save": 3}))
+        _STATS["ode_kernels"] = ds.attrs["ode_kernels"]  # the compiled module, or numba's
     elif kind == "simulate":
         import teacherstudent.simulation  # noqa: F401  (torch and the kernels)
     else:
@@ -63,9 +64,10 @@ def warm_up(kind: str) -> dict[str, Any]:
 
 
 def worker_stats() -> dict[str, Any]:
-    """This process's counters: points computed, warm-up time, pid, and the number of
-    compiled/loaded specialisations of the ODE kernels (``numba_overloads``; constant after
-    the warm-up when no point triggers a compilation)."""
+    """This process's counters: points computed, warm-up time, pid, the kernels the ODE
+    warm-up ran (``ode_kernels``: ``"ahead-of-time"`` or ``"jit"``) and the number of
+    compiled/loaded specialisations of numba's ODE kernels (``numba_overloads``; constant
+    after the warm-up when no point triggers a compilation; 0 with the compiled module)."""
     import sys
 
     overloads = 0

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from .. import kernel_cache
+from .codes import ERF, LINEAR
 
 # Every kernel module imports this one first: drop on-disk kernels compiled from other
 # versions of the kernel sources before any of them is loaded (see ode.kernel_cache).
@@ -48,8 +49,6 @@ kernel_cache.drop_stale()
 __all__ = ["ERF", "LINEAR", "activation_code", "i3_row", "i4_block", "i4_block_packed",
            "I2", "I3", "I4", "J2"]
 
-ERF = 0
-LINEAR = 1
 _TWO_PI = 2.0 / math.pi
 _FOUR_PI2 = 4.0 / math.pi**2
 _TOL = 1e-12  # rounding slack on |arcsin argument| <= 1
