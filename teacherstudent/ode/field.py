@@ -5,7 +5,7 @@
 jitted drift (:mod:`.drift`) and solvers (:mod:`.solvers`) read; it refuses the
 combinations the drift does not provide. Its evaluation methods call the kernels, whose
 modules are imported only then, so that a run started from the ahead-of-time kernels
-(:mod:`.aot`) never imports numba. The layout of ``pi``, ``pf`` is :mod:`.layout`'s.
+(:mod:`.aot`) never imports numba.
 """
 
 from __future__ import annotations
