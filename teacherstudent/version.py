@@ -1,6 +1,8 @@
 """The package version (its own module, so that any module can read it without importing
 the package's ``__init__``)."""
 
+import functools
+
 __version__ = "0.1.0"
 
 
@@ -12,6 +14,11 @@ def library_version(name: str) -> str:
     module = sys.modules.get(name)
     if module is not None and hasattr(module, "__version__"):
         return str(module.__version__)
+    return _installed_version(name)
+
+
+@functools.cache  # reading the metadata takes ~0.2 ms; installed versions do not change
+def _installed_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -1522,7 +1522,7 @@ def errors_kernel(y, pi, pf, T, ubar, Su, out, full):
     # Ξ = Θ − ΨᵀΦ⁻¹Ψ as Θ − ZᵀZ with Φ = LLᵀ, Z = L⁻¹Ψ: plain loops, no LAPACK call (which
     # would make the ahead-of-time module import scipy for it)
     Lc = I2m[:K, :K].copy()
-    if not cholesky(Lc, K):  # Φ singular (identical students): no optimal head defined
+    if not cholesky(Lc, K):  # a pivot ≤ 0: Φ not positive definite even to rounding
         out[2] = math.nan
         return bad
     Z = I2m[:K, K:F].copy()

@@ -10,6 +10,7 @@ modules are imported only then, so that a run started from the ahead-of-time ker
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Problem, build_problem
-from .aot import kernels
+from . import aot
 from .integrals.codes import DEFAULT_QUADRATURE_ORDER, activation_code, has_f4, quadrature_rule
 from .layout import ALGORITHM_CODES, ANIL, BLOCK_K
 
@@ -171,6 +172,12 @@ class VectorField:
                                     for a in (p.T, p.u_mean, p.u_cov)))
 
     # ---- evaluation ----------------------------------------------------------------
+    @functools.cached_property
+    def kernels(self) -> aot.Kernels:
+        """The solver and error kernels of this field (:func:`.aot.kernels`), chosen once:
+        the ahead-of-time module or numba's."""
+        return aot.kernels(self.problem.K)
+
     def workspace(self) -> tuple:
         """Scratch arrays for the :func:`~teacherstudent.ode.drift.rhs` kernel."""
         from .drift import make_workspace
@@ -191,14 +198,14 @@ class VectorField:
 
     def errors(self, Q, R, w) -> dict[str, float]:
         out = np.empty(3)
-        kernels(self.problem.K).errors(self.pack(Q, R, w), *self.args, out, True)
+        self.kernels.errors(self.pack(Q, R, w), *self.args, out, True)
         return {"eg": float(out[0]), "eg_pre": float(out[1]), "eg_opt": float(out[2])}
 
     def errors_along(self, ys: np.ndarray) -> np.ndarray:
         """Errors ``(n, 3)`` for a stack of states ``(n, size)`` (NaN states give NaN)."""
         out = np.full((len(ys), 3), np.nan)
         buf = np.empty(3)
-        errors_kernel = kernels(self.problem.K).errors
+        errors_kernel = self.kernels.errors
         for i, y in enumerate(ys):
             if np.all(np.isfinite(y)):
                 try:

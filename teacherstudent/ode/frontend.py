@@ -25,7 +25,6 @@ from .. import resources
 from ..config import Config, ConfigError, load_config
 from ..dataset import Table, load, provenance
 from . import solver_state as S
-from .aot import Kernels, kernels
 from .field import VectorField
 from .solver_state import METHODS, STATUS_MESSAGES, SUCCESS
 
@@ -144,8 +143,8 @@ def solve(
     if solver.method not in METHODS:
         raise ConfigError(f"run.solver must be one of {', '.join(METHODS)}, got {solver.method!r}")
     y0 = vf.y0 if y0 is None else np.ascontiguousarray(y0, dtype=np.float64)
-    kern = kernels(vf.problem.K)
-    _warm_up(vf, y0, kern)
+    kern = vf.kernels
+    _warm_up(vf, y0)
     t_save = np.ascontiguousarray(saveat.alpha - alpha0, dtype=np.float64)
     ys = np.full((t_save.size, y0.size), np.nan)
     y = y0.copy()
@@ -214,11 +213,12 @@ def prepare(config: Any = None) -> None:
     cfg = config if _is_resolved(config) else load_config(config)
     check_size(cfg)
     vf = VectorField.from_config(cfg)
-    _warm_up(vf, vf.y0, kernels(vf.problem.K))
+    _warm_up(vf, vf.y0)
 
 
-def _warm_up(vf: VectorField, y0: np.ndarray, kern: Kernels) -> None:
+def _warm_up(vf: VectorField, y0: np.ndarray) -> None:
     """Load (or compile) the kernels once per process, outside the timed region."""
+    kern = vf.kernels
     if kern.kind in _WARM:
         return
     tiny = np.array([0.0, 1e-12])
